@@ -1,0 +1,322 @@
+"""Typed configuration: one frozen dataclass per concern, built from params.yaml.
+
+The dataclass defaults ARE the paper's settings (SPEC §1-§3); each field's comment names
+the paper's value and what the alternatives are. params.yaml only says what differs:
+per-dataset settings, the experiment grid, the smoke profile, and optional global
+overrides. `replication config show NAME` prints the fully resolved configuration.
+
+Resolution order for one experiment (later wins):
+    dataclass defaults -> params["defaults"] -> params["datasets"][dataset]
+    -> params["experiments"][name] -> params["scales"][scale]
+Unknown keys and wrong types fail with the dotted key path in the message.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    arch: str = "unet"  # paper: U-Net (§3.2.1); "encoder_decoder" for Table 2
+    ngf: int = 64  # paper: 64 filters in the first layer
+    norm: str = "batch"  # paper: BatchNorm; "instance" | "none"
+    # paper + Lua code: Dropout(0.5) on the first three decoder layers (2x2, 4x4, 8x8 at
+    # 256 px); "pytorch_code": on the 4x4, 8x8, 16x16 outputs; "none": no dropout.
+    dropout: str = "paper"
+    dropout_rate: float = 0.5  # paper: 0.5
+    bottleneck_norm: bool = False  # errata: no BN on the 1x1 bottleneck; True = v1 paper
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    receptive_field: int = 70  # paper: 70x70 PatchGAN; 1 (PixelGAN) | 16 | 70 | 286
+    ndf: int = 64  # paper: 64 filters in the first layer
+    norm: str = "batch"  # paper: BatchNorm; "instance" | "none"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    # paper objective L1+cGAN (eq. 4). "none" = L1 only, "unconditional" = D sees y only.
+    gan: str = "conditional"
+    l1_weight: float = 100.0  # paper: lambda = 100; 0 for the GAN / cGAN rows of Table 1
+    d_loss_scale: float = 0.5  # paper §3.3: D objective divided by 2
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "facades"  # folder name under `root` (a registry name or your own)
+    root: str = "data/datasets"  # where `replication download` puts datasets
+    direction: str = "BtoA"  # which half is the input: "AtoB" (left->right) | "BtoA"
+    image_size: int = 256  # paper: 256 (any power of two >= 16 works)
+    # paper: resize to 286 then random 256 crop; None = image_size * 286/256
+    load_size: int | None = None
+    jitter: bool = True  # paper: random jitter (resize + crop); False = plain resize
+    flip: bool = True  # paper: random horizontal mirroring
+    train_split: str = "train"
+    test_split: str = "test"  # cityscapes and maps: "val" (SPEC §3)
+    in_memory: str = "auto"  # decode once and keep uint8 pairs in RAM: auto | yes | no
+    memory_limit_gb: float = 8.0  # "auto" keeps images in RAM below this size
+    num_workers: int = 0  # DataLoader workers (0: decoded images make workers unneeded)
+
+    @property
+    def jitter_size(self) -> int:
+        if self.load_size is not None:
+            return self.load_size
+        return int(round(self.image_size * 286 / 256))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 1  # paper: 1 (Table 2 used 10; edges2* used 4)
+    epochs: int = 200  # paper: 200 for facades, cityscapes, maps
+    iterations: int | None = None  # optimizer steps; overrides epochs when set
+    lr: float = 2e-4  # paper: Adam lr 0.0002
+    beta1: float = 0.5  # paper: 0.5
+    beta2: float = 0.999  # paper: 0.999
+    # paper is silent; the Lua code that produced the numbers keeps lr constant.
+    # "linear": constant for the first half, then linear decay to 0 (PyTorch code).
+    lr_policy: str = "constant"
+    mode: str = "faithful"  # "faithful" (fp32 eager, the reference) | "fast" (see bench)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 50  # steps between logged losses
+    sample_every: int = 1000  # steps between sample grids (input | output | target)
+    checkpoint_every: int = 2000  # steps between full-state checkpoints (and at the end)
+
+    def total_steps(self, dataset_len: int) -> int:
+        if self.iterations is not None:
+            return self.iterations
+        steps_per_epoch = -(-dataset_len // self.batch_size)  # ceil: last batch kept
+        return self.epochs * steps_per_epoch
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    # paper §3.3: at test time G runs as in training (dropout on, BatchNorm with the test
+    # batch's statistics). "eval" = dropout off, running statistics.
+    mode: str = "train"
+    batch_size: int = 1  # paper: 1 (BN statistics of a single test image)
+    split: str | None = None  # None = data.test_split; always the whole split
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str = "default"
+    seeds: tuple[int, ...] = (0,)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+# --- validation ---------------------------------------------------------------------
+
+_CHOICES = {
+    "generator.arch": ("unet", "encoder_decoder"),
+    "generator.norm": ("batch", "instance", "none"),
+    "generator.dropout": ("paper", "pytorch_code", "none"),
+    "discriminator.receptive_field": (1, 16, 70, 286),
+    "discriminator.norm": ("batch", "instance", "none"),
+    "loss.gan": ("none", "conditional", "unconditional"),
+    "data.direction": ("AtoB", "BtoA"),
+    "data.in_memory": ("auto", "yes", "no"),
+    "train.lr_policy": ("constant", "linear"),
+    "train.mode": ("faithful", "fast"),
+    "generate.mode": ("train", "eval"),
+}
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
+    size = cfg.data.image_size
+    if size < 16 or size & (size - 1):
+        raise ConfigError(f"data.image_size={size} must be a power of two >= 16 (paper: 256)")
+    if cfg.data.jitter_size < size:
+        raise ConfigError(f"data.load_size={cfg.data.jitter_size} must be >= data.image_size={size}")
+    _check_range("generator.dropout_rate", cfg.generator.dropout_rate, 0.0, 1.0, hi_open=True)
+    _check_range("loss.l1_weight", cfg.loss.l1_weight, 0.0, float("inf"))
+    _check_range("train.lr", cfg.train.lr, 0.0, 1.0, lo_open=True)
+    _check_range("train.beta1", cfg.train.beta1, 0.0, 1.0, hi_open=True)
+    _check_range("train.beta2", cfg.train.beta2, 0.0, 1.0, hi_open=True)
+    for key in ("generator.ngf", "discriminator.ndf", "train.batch_size", "train.epochs",
+                "train.log_every", "train.sample_every", "train.checkpoint_every",
+                "generate.batch_size"):
+        if _get(cfg, key) < 1:
+            raise ConfigError(f"{key}={_get(cfg, key)} must be >= 1")
+    if cfg.train.iterations is not None and cfg.train.iterations < 1:
+        raise ConfigError(f"train.iterations={cfg.train.iterations} must be >= 1 (or null)")
+    if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:
+        raise ConfigError("loss.gan='none' with loss.l1_weight=0 leaves no objective")
+    if not cfg.seeds:
+        raise ConfigError("seeds must list at least one seed")
+
+
+def _check_range(key, value, lo, hi, lo_open=False, hi_open=False):
+    below = value <= lo if lo_open else value < lo
+    above = value >= hi if hi_open else value > hi
+    if below or above:
+        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise ConfigError(f"{key}={value} is outside {left}{lo}, {hi}{right}")
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+# --- building from plain dicts ------------------------------------------------------
+
+def from_dict(cls: type, data: dict[str, Any], path: str = "") -> Any:
+    """Build dataclass `cls` from a dict, failing on unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]}; known keys: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, path)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path} must be true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{path} must be an integer, got {value!r}")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{path} must be of type {hint.__name__}, got {value!r}")
+    return value
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """['train.lr=1e-4', 'loss.gan=none'] -> nested dict, values parsed as YAML."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} must look like section.key=value")
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return out
+
+
+# --- params.yaml --------------------------------------------------------------------
+
+PARAMS_SECTIONS = ("scale", "scales", "defaults", "datasets", "experiments", "paths",
+                   "scoring", "tables", "launcher")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the repository root)")
+    with open(path) as f:
+        params = yaml.safe_load(f) or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    unknown = sorted(set(params) - set(PARAMS_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; known: {list(PARAMS_SECTIONS)}")
+    return params
+
+
+def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = None) -> dict:
+    """The merged plain dict for experiment `name` (before typing)."""
+    experiments = params.get("experiments") or {}
+    if name not in experiments:
+        raise ConfigError(f"experiment {name!r} is not in params.yaml experiments; "
+                          f"known: {sorted(experiments)}")
+    entry = experiments[name] or {}
+    dataset = (entry.get("data") or {}).get("dataset") or \
+        (params.get("defaults") or {}).get("data", {}).get("dataset", DataConfig.dataset)
+    merged = deep_merge({}, params.get("defaults") or {})
+    merged = deep_merge(merged, (params.get("datasets") or {}).get(dataset) or {})
+    merged = deep_merge(merged, entry)
+    merged = deep_merge(merged, scale_profile(params))
+    merged = deep_merge(merged, overrides or {})
+    merged["name"] = name
+    return merged
+
+
+def scale_profile(params: dict[str, Any]) -> dict:
+    scale = params.get("scale", "paper")
+    scales = params.get("scales") or {}
+    if scale != "paper" and scale not in scales:
+        raise ConfigError(f"scale={scale!r} has no profile under `scales`; known: "
+                          f"{['paper', *sorted(scales)]}")
+    return scales.get(scale) or {}
+
+
+def load_experiment(params_path: str | Path, name: str,
+                    overrides: dict | None = None) -> ExperimentConfig:
+    params = load_params(params_path)
+    merged = experiment_dict(params, name, overrides)
+    try:
+        return from_dict(ExperimentConfig, merged)
+    except ConfigError as err:
+        raise ConfigError(f"{params_path} experiment {name!r}: {err}") from None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def dump_yaml(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
