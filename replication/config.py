@@ -320,3 +320,54 @@ def _plain(obj: Any) -> Any:
 
 def dump_yaml(cfg: ExperimentConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+# --- command-line glue (shared by train / generate / score ...) ---------------------
+
+def add_experiment_arguments(parser) -> None:
+    """--params/--experiment (the pipeline) or --data DIR (any A|B folder) plus --set."""
+    group = parser.add_argument_group("what to run")
+    group.add_argument("--params", default="params.yaml",
+                       help="params file holding the experiment grid (default: params.yaml)")
+    group.add_argument("--experiment", "-e",
+                       help="experiment name from params.yaml `experiments` (e.g. facades-l1-cgan)")
+    group.add_argument("--data", metavar="DIR",
+                       help="instead of --experiment: a dataset folder holding <split>/*.jpg A|B "
+                            "pairs; paper settings apply unless changed with --set")
+    group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one setting, e.g. --set train.lr=1e-4 --set loss.gan=none "
+                            "(repeatable; `replication config` lists every key)")
+
+
+def config_from_args(args) -> ExperimentConfig:
+    overrides = parse_overrides(args.overrides)
+    if args.experiment and args.data:
+        raise ConfigError("give either --experiment (from params.yaml) or --data DIR, not both")
+    if args.experiment:
+        return load_experiment(args.params, args.experiment, overrides)
+    if not args.data:
+        raise ConfigError("say what to run: --experiment NAME (params.yaml) or --data DIR")
+    folder = Path(args.data)
+    base = {"name": folder.name, "data": {"root": str(folder.parent), "dataset": folder.name}}
+    return from_dict(ExperimentConfig, deep_merge(base, overrides))
+
+
+def runs_root(args) -> Path:
+    if args.experiment and Path(args.params).is_file():
+        return Path((load_params(args.params).get("paths") or {}).get("runs", "runs"))
+    return Path("runs")
+
+
+def run_dir(root: Path, experiment: str, seed: int) -> Path:
+    return Path(root) / experiment / f"seed-{seed}"
+
+
+def add_arguments(parser) -> None:
+    add_experiment_arguments(parser)
+
+
+def run(args) -> int:
+    """`replication config`: print the resolved configuration, paper values by default."""
+    print(dump_yaml(config_from_args(args)) if (args.experiment or args.data)
+          else dump_yaml(ExperimentConfig()), end="")
+    return 0

@@ -1,0 +1,419 @@
+"""Training: one D step then one G step per batch (SPEC §1), exact resume, DVCLive logs.
+
+`train(cfg, seed, out_dir)` is the whole entry point. The loop is made of named steps
+(`d_step`, `g_step`, `log`, `checkpoint`); the networks know nothing of losses.
+Outputs under `out_dir`:
+    config.yaml                 the resolved configuration of this run
+    checkpoints/state.pt        full training state (exact resume), every N steps and at the end
+    checkpoints/generator.pt    G snapshot for `generate`, written once training finishes
+    dvclive/                    losses per logged step, sample grid, metrics.json
+    train.json                  summary: steps, time, steps/s, last losses
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from replication import checkpoints
+from replication.config import ConfigError, ExperimentConfig, dump_yaml
+from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
+from replication.fileio import write_json, write_text
+from replication.models import build_discriminator, build_generator
+from replication.models.losses import discriminator_loss, generator_loss
+
+LOSS_NAMES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available; use 'cpu' or 'auto'")
+    return device
+
+
+def build_networks(cfg: ExperimentConfig) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    g = cfg.generator
+    G = build_generator(g.arch, cfg.data.image_size, 3, 3, ngf=g.ngf, norm=g.norm,
+                        dropout=g.dropout, dropout_rate=g.dropout_rate,
+                        bottleneck_norm=g.bottleneck_norm)
+    if cfg.loss.gan == "none":
+        return G, None  # L1-only objective: no discriminator at all
+    d = cfg.discriminator
+    D = build_discriminator(d.receptive_field, conditional=cfg.loss.gan == "conditional",
+                            in_channels=3, out_channels=3, ndf=d.ndf, norm=d.norm)
+    return G, D
+
+
+def lr_factor(policy: str, total_steps: int):
+    """Multiplier of the base lr for optimizer step s (0-based)."""
+    if policy == "constant":  # Lua code (produced the paper's numbers); paper is silent
+        return lambda step: 1.0
+    half = total_steps // 2  # PyTorch code: constant, then linear decay to 0
+
+    def linear(step: int) -> float:
+        return 1.0 - max(0, step - half) / max(1, total_steps - half)
+    return linear
+
+
+class Trainer:
+    """G, D, their optimisers and schedulers, the step counter — the whole training state."""
+
+    def __init__(self, cfg: ExperimentConfig, seed: int, device: torch.device, total_steps: int):
+        self.cfg, self.seed, self.device, self.total_steps = cfg, seed, device, total_steps
+        torch.manual_seed(seed)  # weight init and dropout draw from the global generator
+        G, D = build_networks(cfg)
+        self.G = G.to(device).train()
+        self.D = D.to(device).train() if D is not None else None
+        t = cfg.train
+        factor = lr_factor(t.lr_policy, total_steps)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, factor)
+        self.opt_D = self.sched_D = None
+        if self.D is not None:
+            self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+            self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
+        self.step = 0
+
+    def discriminate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.D(x, y) if self.D.conditional else self.D(y)
+
+    def d_step(self, x, y, fake) -> dict[str, torch.Tensor]:
+        # Lua code order: real pair first, then the fake pair (G's output detached)
+        real_logits = self.discriminate(x, y)
+        fake_logits = self.discriminate(x, fake.detach())
+        loss = discriminator_loss(real_logits, fake_logits, scale=self.cfg.loss.d_loss_scale)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_D.step()
+        return {"loss_D": loss.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
+                "D_fake": torch.sigmoid(fake_logits).mean().detach()}
+
+    def g_step(self, x, y, fake) -> dict[str, torch.Tensor]:
+        fake_logits = None
+        if self.D is not None:
+            self.D.requires_grad_(False)  # G's step needs no D gradients
+            fake_logits = self.discriminate(x, fake)
+        losses = generator_loss(fake_logits, fake, y, l1_weight=self.cfg.loss.l1_weight)
+        self.opt_G.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self.opt_G.step()
+        if self.D is not None:
+            self.D.requires_grad_(True)
+        return {"loss_G_gan": losses["gan"].detach(), "loss_G_l1": losses["l1"].detach()}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake = self.G(x)
+        out = self.d_step(x, y, fake) if self.D is not None else {}
+        out.update(self.g_step(x, y, fake))
+        self.sched_G.step()
+        if self.sched_D is not None:
+            self.sched_D.step()
+        self.step += 1
+        return out
+
+    # --- exact resume ---------------------------------------------------------------
+    def state_dict(self, meter: dict) -> dict:
+        cuda = self.device.type == "cuda"
+        return {
+            "format": checkpoints.STATE_FORMAT, "config": self.cfg.to_dict(),
+            "seed": self.seed, "step": self.step, "total_steps": self.total_steps,
+            "G": self.G.state_dict(), "opt_G": self.opt_G.state_dict(),
+            "sched_G": self.sched_G.state_dict(),
+            "D": self.D.state_dict() if self.D is not None else None,
+            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
+            "sched_D": self.sched_D.state_dict() if self.sched_D is not None else None,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if cuda else None},
+            "meter": meter,
+        }
+
+    def load_state_dict(self, state: dict, path: Path) -> dict:
+        stored = checkpoints.config_of(state, path)
+        checkpoints.check_same_architecture(stored, self.cfg, path)
+        check_same_trajectory(stored, self.cfg, state, self.seed, path)
+        checkpoints.load_weights(self.G, state["G"], path, "generator")
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.sched_G.load_state_dict(state["sched_G"])
+        if self.D is not None:
+            checkpoints.load_weights(self.D, state["D"], path, "discriminator")
+            self.opt_D.load_state_dict(state["opt_D"])
+            self.sched_D.load_state_dict(state["sched_D"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.step = state["step"]
+        return state["meter"]
+
+
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"train.log_every", "train.sample_every", "train.checkpoint_every",
+                     "train.device", "data.root", "data.num_workers", "data.in_memory",
+                     "data.memory_limit_gb", "generate", "seeds", "name"}
+
+
+def check_same_trajectory(stored: ExperimentConfig, current: ExperimentConfig, state: dict,
+                          seed: int, path: Path) -> None:
+    if state["seed"] != seed:
+        raise checkpoints.CheckpointError(f"{path}: checkpoint is for seed {state['seed']}, not "
+                                          f"{seed}; use its run folder or --restart")
+    a, b = _flatten(stored.to_dict()), _flatten(current.to_dict())
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key) and not _resumable(key):
+            raise checkpoints.CheckpointError(
+                f"{path}: checkpoint was trained with {key}={a.get(key)!r}, config now says "
+                f"{b.get(key)!r}; restore the setting or pass --restart to start over")
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+# --- the loop -----------------------------------------------------------------------
+
+class LossMeter:
+    """Sums losses on the device between log steps: no host sync inside the step."""
+
+    def __init__(self, state: dict | None = None):
+        self.sums, self.count = {}, 0
+        if state:
+            self.sums = {k: torch.tensor(v) for k, v in state["sums"].items()}
+            self.count = state["count"]
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self.count for k, v in self.sums.items()} if self.count else {}
+
+    def reset(self) -> None:
+        self.sums, self.count = {}, 0
+
+    def state(self) -> dict:
+        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
+
+
+def check_finite(losses: dict[str, torch.Tensor], step: int, state_path: Path) -> None:
+    for name, value in losses.items():
+        if not math.isfinite(float(value)):
+            kept = f"last good checkpoint {state_path} kept" if state_path.exists() \
+                else "no checkpoint was written yet"
+            raise TrainingDiverged(f"step {step}: {name} is {float(value)}; training stopped, "
+                                   f"{kept} — lower train.lr or check the data")
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """SIGINT/SIGTERM set a flag; the loop then checkpoints at the step boundary and exits."""
+    requested = {"signal": None}
+
+    def handler(signum, _frame):
+        requested["signal"] = signum
+
+    try:
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: no signal handling
+        old = {}
+    try:
+        yield requested
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def open_live(out_dir: Path, step: int):
+    from dvclive import Live  # imported here: plain inference needs no DVCLive
+
+    live_dir = out_dir / "dvclive"
+    if step > 0:
+        truncate_live(live_dir, step)
+    return Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
+
+
+def truncate_live(live_dir: Path, step: int) -> None:
+    """Drop logged rows after the checkpoint we resume from (they will be logged again)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text().splitlines()
+        header, rows = lines[:1], lines[1:]
+        col = header[0].split("\t").index("step") if header else 0
+        kept = [r for r in rows if int(r.split("\t")[col]) <= step]
+        write_text(tsv, "\n".join(header + kept) + "\n")
+
+
+def log(live, bar, meter: LossMeter, step: int, lr: float) -> dict[str, float]:
+    means = meter.means()
+    live.step = step
+    for name, value in means.items():
+        live.log_metric(f"train/{name}", value)
+    live.log_metric("train/lr", lr)
+    live.make_summary()
+    bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
+    meter.reset()
+    return means
+
+
+@torch.no_grad()
+def sample_grid(trainer: Trainer, data: TrainingPairs, count: int = 4) -> np.ndarray:
+    """Rows of input | output | target on the first training pairs (center crop, no flip).
+
+    G runs as at test time (train mode, SPEC §1) without side effects: the global RNG is
+    forked and BatchNorm running statistics are restored, so sampling never changes the
+    training trajectory.
+    """
+    cfg = trainer.cfg.data
+    indices = torch.arange(min(count, len(data)))
+    pairs = data.folder.batch(indices.to(data._index_device()))
+    border = (data.folder.size - cfg.image_size) // 2
+    pairs = pairs[:, :, border:border + cfg.image_size, border:border + cfg.image_size]
+    x, y = split_direction(to_unit_range(pairs.to(trainer.device)), cfg.direction)
+    saved = {k: v.clone() for k, v in trainer.G.named_buffers()}
+    devices = [trainer.device] if trainer.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        fake = trainer.G(x)
+    for name, buf in trainer.G.named_buffers():
+        buf.copy_(saved[name])
+    rows = torch.cat([x, fake, y], dim=3)  # side by side
+    grid = to_uint8(torch.cat(list(rows), dim=1))  # stacked vertically
+    return grid.permute(1, 2, 0).cpu().numpy()
+
+
+def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *, restart: bool = False,
+          on_mismatch: str = "error", stop_after: int | None = None,
+          progress: bool = True) -> dict:
+    """Train one (config, seed) run into `out_dir`, resuming from its checkpoint if any.
+
+    on_mismatch: what to do when the checkpoint was made with other settings —
+    "error" (the CLI default) or "restart" (the pipeline: changed params retrain).
+    """
+    out_dir = Path(out_dir)
+    state_path = out_dir / "checkpoints" / "state.pt"
+    generator_path = out_dir / "checkpoints" / "generator.pt"
+    device = resolve_device(cfg.train.device)
+    data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
+    total = cfg.train.total_steps(len(data))
+    trainer = Trainer(cfg, seed, device, total)
+    meter = LossMeter()
+    if state_path.exists() and not restart:
+        try:
+            state = checkpoints.load(state_path, checkpoints.STATE_FORMAT)
+            meter = LossMeter(trainer.load_state_dict(state, state_path))
+        except checkpoints.CheckpointError as err:
+            if on_mismatch != "restart":
+                raise
+            print(f"warning: {err} -> starting over")
+            trainer, restart = Trainer(cfg, seed, device, total), True
+    if restart:
+        state_path.unlink(missing_ok=True)
+        generator_path.unlink(missing_ok=True)
+    if trainer.step >= total and generator_path.exists() and (out_dir / "train.json").exists():
+        return json.loads((out_dir / "train.json").read_text())  # finished earlier: no-op
+    write_text(out_dir / "config.yaml", dump_yaml(cfg))
+    return run_loop(trainer, data, meter, out_dir, stop_after=stop_after, progress=progress)
+
+
+def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: Path, *,
+             stop_after: int | None, progress: bool) -> dict:
+    cfg, total, start = trainer.cfg.train, trainer.total_steps, trainer.step
+    state_path = out_dir / "checkpoints" / "state.pt"
+    checkpoint = lambda: checkpoints.save(trainer.state_dict(meter.state()), state_path)  # noqa: E731
+    live, last, began = open_live(out_dir, start), {}, time.perf_counter()
+    bar = tqdm(total=total, initial=start, disable=not progress, unit="step",
+               desc=trainer.cfg.name, mininterval=1.0, dynamic_ncols=True)
+    with bar, stop_requests() as stop:
+        while trainer.step < total:
+            x, y = data.batch(trainer.step, trainer.device)
+            losses = trainer.train_step(x, y)
+            step = trainer.step
+            check_finite(losses, step, state_path)  # faithful: every step (see bench for fast)
+            meter.add(losses)
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == total:
+                last = log(live, bar, meter, step, trainer.sched_G.get_last_lr()[0])
+            if step % cfg.sample_every == 0 or step == total:
+                live.log_image("samples.png", sample_grid(trainer, data))
+            if step % cfg.checkpoint_every == 0 and step < total:
+                checkpoint()
+            if step < total and (stop["signal"] or (stop_after and step - start >= stop_after)):
+                break  # checkpointed below; a later call resumes exactly here
+    checkpoint()
+    live.end()
+    seconds = time.perf_counter() - began
+    summary = {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
+               "total_steps": total, "finished": trainer.step >= total,
+               "steps_this_run": trainer.step - start, "seconds_this_run": round(seconds, 2),
+               "steps_per_second": round((trainer.step - start) / max(seconds, 1e-9), 3),
+               "device": str(trainer.device), "last_losses": last,
+               "stopped_by_signal": stop["signal"] is not None}
+    if summary["finished"]:
+        save_generator(trainer, out_dir / "checkpoints" / "generator.pt")
+    write_json(out_dir / "train.json", summary)
+    return summary
+
+
+def save_generator(trainer: Trainer, path: Path) -> None:
+    checkpoints.save({"format": checkpoints.GENERATOR_FORMAT, "config": trainer.cfg.to_dict(),
+                      "seed": trainer.seed, "step": trainer.step,
+                      "state_dict": trainer.G.state_dict()}, path)
+
+
+# --- command line -------------------------------------------------------------------
+
+def add_arguments(parser) -> None:
+    from replication.config import add_experiment_arguments
+    add_experiment_arguments(parser)
+    parser.add_argument("--seed", type=int, action="append",
+                        help="train only this seed (repeatable); default: every seed the "
+                             "experiment lists (`seeds`, 0 for --data)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder for a single seed (default runs/<experiment>/seed-<k>)")
+    parser.add_argument("--restart", action="store_true",
+                        help="ignore and delete an existing checkpoint; start from step 0")
+    parser.add_argument("--on-config-change", choices=("error", "restart"), default="error",
+                        help="when the checkpoint was made with other settings: stop with an "
+                             "error (default) or start over (what the DVC stages use)")
+    parser.add_argument("--stop-after", type=int, metavar="STEPS",
+                        help="checkpoint and stop after this many steps in this call; the next "
+                             "call resumes exactly (for time-limited cluster jobs)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from replication.config import config_from_args, run_dir, runs_root
+    cfg = config_from_args(args)
+    seeds = args.seed or list(cfg.seeds)
+    if args.out and len(seeds) > 1:
+        raise ConfigError("--out names one run folder; pass a single --seed with it")
+    for seed in seeds:
+        out = Path(args.out) if args.out else run_dir(runs_root(args), cfg.name, seed)
+        summary = train(cfg, seed, out, restart=args.restart, on_mismatch=args.on_config_change,
+                        stop_after=args.stop_after, progress=not args.no_progress)
+        state = "finished" if summary["finished"] else "stopped (resume by running again)"
+        print(f"{cfg.name} seed {seed}: {state} at step {summary['step']}/"
+              f"{summary['total_steps']} -> {out}")
+        if summary.get("stopped_by_signal"):
+            return 130
+    return 0
