@@ -1,0 +1,183 @@
+"""Training: learning happens, exact resume (also after SIGKILL), divergence, lr policy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_overrides, write_pairs
+from replication import checkpoints
+from replication.config import ExperimentConfig, deep_merge, from_dict
+from replication.data.paired import TestPairs
+from replication.train import TrainingDiverged, lr_factor, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_config(dataset: Path, **sections) -> ExperimentConfig:
+    base = {"name": "toy", "data": {"root": str(dataset.parent), "dataset": dataset.name}}
+    return from_dict(ExperimentConfig, deep_merge(base, tiny_overrides(**sections)))
+
+
+def load_state(run: Path) -> dict:
+    return checkpoints.load(run / "checkpoints" / "state.pt", checkpoints.STATE_FORMAT)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for key in ("G", "D"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+    for key in ("opt_G", "opt_D"):
+        for idx, state in a[key]["state"].items():
+            for name, value in state.items():
+                assert torch.equal(value, b[key]["state"][idx][name]), f"{key} {idx} {name}"
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_loss_falls_on_a_learnable_mapping(tmp_path):
+    # y is a fixed colour permutation of x: a U-Net can learn it; L1 must fall well
+    # below its starting value within a few hundred steps.
+    data = write_pairs(tmp_path / "perm", {"train": 16, "test": 4}, size=32)
+    cfg = make_config(data, data={"direction": "AtoB"},
+                      train={"iterations": 300, "log_every": 300, "sample_every": 1000,
+                             "checkpoint_every": 1000, "lr": 1e-3})
+    start = mean_test_l1(cfg, None)
+    summary = train(cfg, seed=0, out_dir=tmp_path / "run", progress=False)
+    end = mean_test_l1(cfg, tmp_path / "run")
+    assert summary["finished"] and summary["step"] == 300
+    assert end < 0.4 * start, (start, end)
+
+
+def mean_test_l1(cfg: ExperimentConfig, run: Path | None) -> float:
+    from replication.generate import load_generator
+    from replication.train import build_networks
+    if run is None:
+        torch.manual_seed(0)
+        G, _ = build_networks(cfg)
+    else:
+        G, _ = load_generator(run / "checkpoints" / "generator.pt", torch.device("cpu"))
+    G.eval()
+    pairs = TestPairs(cfg.data, "test")
+    with torch.no_grad():
+        errors = [(G(x) - y).abs().mean() for _, x, y in pairs.batches(4, torch.device("cpu"))]
+    return float(torch.stack(errors).mean())
+
+
+def test_resume_in_process_is_exact(toy_dataset, tmp_path):
+    cfg = make_config(toy_dataset)
+    train(cfg, 0, tmp_path / "straight", progress=False)
+    first = train(cfg, 0, tmp_path / "resumed", stop_after=7, progress=False)
+    assert not first["finished"] and first["step"] == 7
+    assert load_state(tmp_path / "resumed")["step"] == 7
+    train(cfg, 0, tmp_path / "resumed", progress=False)
+    assert_same_state(load_state(tmp_path / "straight"), load_state(tmp_path / "resumed"))
+    # the final generator snapshots match too
+    a = checkpoints.load(tmp_path / "straight/checkpoints/generator.pt", checkpoints.GENERATOR_FORMAT)
+    b = checkpoints.load(tmp_path / "resumed/checkpoints/generator.pt", checkpoints.GENERATOR_FORMAT)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_resume_after_sigkill_is_exact(toy_dataset, tmp_path):
+    # A real kill: the process dies at an arbitrary moment after its first checkpoint;
+    # resuming from whatever checkpoint survived must end with identical tensors.
+    args = ["--data", str(toy_dataset), "--no-progress", "--set", "data.image_size=32",
+            "--set", "generator.ngf=8", "--set", "discriminator.ndf=8",
+            "--set", "train.iterations=60", "--set", "train.checkpoint_every=10",
+            "--set", "train.log_every=5", "--set", "train.sample_every=25"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cli = [sys.executable, "-m", "replication", "train"]
+    subprocess.run(cli + args + ["--out", str(tmp_path / "straight")], check=True, env=env,
+                   cwd=tmp_path, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cli + args + ["--out", str(killed)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "checkpoints" / "state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kill_step = load_state(killed)["step"]
+    assert 10 <= kill_step < 60, "the kill must land mid-run for this test to mean anything"
+    assert not (killed / "checkpoints" / "generator.pt").exists()
+    subprocess.run(cli + args + ["--out", str(killed)], check=True, env=env, cwd=tmp_path,
+                   capture_output=True)
+    assert_same_state(load_state(tmp_path / "straight"), load_state(killed))
+
+
+def test_sampling_does_not_change_the_trajectory(toy_dataset, tmp_path):
+    train(make_config(toy_dataset, train={"sample_every": 1}), 0, tmp_path / "a", progress=False)
+    train(make_config(toy_dataset, train={"sample_every": 1000}), 0, tmp_path / "b", progress=False)
+    assert_same_state(load_state(tmp_path / "a"), load_state(tmp_path / "b"))
+    assert (tmp_path / "a" / "dvclive" / "plots" / "images" / "samples.png").exists()
+
+
+def test_seeds_differ_and_repeat(toy_dataset, tmp_path):
+    cfg = make_config(toy_dataset, train={"iterations": 3})
+    runs = {name: train(cfg, seed, tmp_path / name, progress=False)
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))}
+    assert runs["a"]["finished"]
+    a, b, c = (load_state(tmp_path / n)["G"] for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(toy_dataset, tmp_path, monkeypatch):
+    from replication import train as train_module
+    real_step = train_module.Trainer.train_step
+
+    def poisoned(self, x, y):
+        losses = real_step(self, x, y)
+        if self.step == 8:
+            losses["loss_G_l1"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(train_module.Trainer, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged) as info:
+        train(make_config(toy_dataset), 0, tmp_path / "run", progress=False)
+    message = str(info.value)
+    assert "step 8" in message and "nan" in message and "state.pt" in message
+    kept = load_state(tmp_path / "run")
+    assert kept["step"] == 5  # checkpoint_every=5: the last one before the NaN
+    assert all(torch.isfinite(v).all() for v in kept["G"].values() if v.is_floating_point())
+
+
+def test_changed_settings_refuse_to_resume(toy_dataset, tmp_path):
+    train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=3, progress=False)
+    with pytest.raises(checkpoints.CheckpointError, match="train.lr"):
+        train(make_config(toy_dataset, train={"lr": 1e-3}), 0, tmp_path / "run", progress=False)
+    summary = train(make_config(toy_dataset, train={"lr": 1e-3}), 0, tmp_path / "run",
+                    on_mismatch="restart", progress=False)
+    assert summary["finished"] and summary["steps_this_run"] == 12
+
+
+def test_other_architecture_checkpoint_is_refused(toy_dataset, tmp_path):
+    train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=2, progress=False)
+    with pytest.raises(checkpoints.CheckpointError, match="discriminator") as info:
+        train(make_config(toy_dataset, discriminator={"receptive_field": 16}), 0,
+              tmp_path / "run", progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_l1_only_objective_has_no_discriminator(toy_dataset, tmp_path):
+    summary = train(make_config(toy_dataset, loss={"gan": "none"}), 0, tmp_path / "run",
+                    progress=False)
+    assert load_state(tmp_path / "run")["D"] is None
+    assert set(summary["last_losses"]) == {"loss_G_gan", "loss_G_l1"}
+    assert summary["last_losses"]["loss_G_gan"] == 0.0
+
+
+def test_linear_policy_matches_pytorch_code_schedule():
+    # constant for the first half, then linear to 0: with 10 steps, steps 0-4 use 1.0,
+    # step 5 uses 1.0, step 9 uses 1/5 (the last update), and the lr after training is 0.
+    f = lr_factor("linear", 10)
+    assert [f(s) for s in (0, 4, 5, 6, 9, 10)] == pytest.approx([1, 1, 1, 0.8, 0.2, 0.0])
+    assert lr_factor("constant", 10)(9) == 1.0
