@@ -1,0 +1,265 @@
+"""Downloader: offline, against a loopback server serving a tiny upstream-layout archive."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import tarfile
+
+import pytest
+from PIL import Image
+
+from replication.data import download, registry
+from replication.data.download import DownloadError, download_dataset
+from tests.http_fixtures import ArchiveServer, closed_port_url
+
+COUNTS = {"train": 3, "val": 2}
+
+
+@pytest.fixture(autouse=True)
+def small_facades(monkeypatch):
+    """Registry facades with the tiny archive's counts; no waiting between retries."""
+    info = dataclasses.replace(registry.DATASETS["facades"], splits=dict(COUNTS),
+                               archive_bytes=None)
+    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    monkeypatch.setattr(download, "BACKOFF_BASE_S", 0.0)
+    monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
+
+
+def jpeg(size=(512, 256), shade=0) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (shade, 128, 255 - shade)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def make_tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def upstream_members(counts=COUNTS, name="facades") -> dict[str, bytes]:
+    return {f"{name}/{split}/{i}.jpg": jpeg(shade=10 * i)
+            for split, n in counts.items() for i in range(1, n + 1)}
+
+
+@pytest.fixture
+def archive() -> bytes:
+    return make_tar(upstream_members())
+
+
+def serve(data: bytes, **kw) -> ArchiveServer:
+    return ArchiveServer({"/facades.tar.gz": data}, **kw)
+
+
+def assert_nothing_installed(root):
+    assert not (root / "facades").exists()
+    assert not [p for p in root.iterdir() if p.name.startswith(".facades")]  # no temp dirs
+
+
+# --- registry -------------------------------------------------------------------------
+
+def test_registry_holds_the_spec_facts(monkeypatch):
+    monkeypatch.undo()  # the real registry, not the tiny one
+    facades = registry.get_dataset("facades")
+    assert facades.splits == {"train": 400, "val": 100, "test": 106}
+    assert facades.archive_bytes == 30_168_306 and facades.paper_direction == "BtoA"
+    assert registry.get_dataset("cityscapes").splits == {"train": 2975, "val": 500}
+    assert registry.get_dataset("cityscapes").test_split == "val"
+    assert registry.get_dataset("maps").splits == {"train": 1096, "val": 1098}
+    assert registry.get_dataset("edges2shoes").paper_batch_size == 4
+    assert registry.dataset_url("maps") == \
+        "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/maps.tar.gz"
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: facades, cityscapes, maps"):
+        registry.get_dataset("facade")
+
+
+def test_mirror_argument_beats_env_var_beats_upstream(monkeypatch):
+    monkeypatch.setenv(registry.MIRROR_ENV, "http://env.example/pix")
+    assert registry.dataset_url("maps") == "http://env.example/pix/maps.tar.gz"
+    assert registry.dataset_url("maps", "http://arg.example/") == "http://arg.example/maps.tar.gz"
+
+
+# --- success paths --------------------------------------------------------------------
+
+def test_download_installs_verified_dataset_and_rerun_is_a_noop(tmp_path, archive):
+    with serve(archive) as server:
+        out = download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+        assert out == tmp_path / "facades"
+        assert server.requests == [("/facades.tar.gz", None)]
+        again = download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+        assert again == out and len(server.requests) == 1  # the server was not asked again
+    expected = upstream_members()
+    for member, data in expected.items():
+        assert (tmp_path / member).read_bytes() == data
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]
+    marker = json.loads((out / ".verified.json").read_text())
+    assert marker["counts"] == COUNTS and marker["pair_size"] == [512, 256]
+    assert not (tmp_path / ".downloads" / "facades.tar.gz").exists()  # removed after install
+
+
+def test_env_var_mirror_is_used(tmp_path, archive, monkeypatch):
+    with serve(archive) as server:
+        monkeypatch.setenv("REPLICATION_MIRROR", server.url.rstrip("/"))
+        download_dataset("facades", tmp_path, progress=False)
+        assert len(server.requests) == 1
+    assert (tmp_path / "facades" / "val" / "2.jpg").is_file()
+
+
+def test_resume_after_cut_uses_range_from_partial_size(tmp_path, archive):
+    half = len(archive) // 2
+    with serve(archive, cut_after=half, cut_times=1) as server:
+        download_dataset("facades", tmp_path, mirror=server.url, retries=2, progress=False)
+    assert [r for _, r in server.requests] == [None, f"bytes={half}-"]
+    assert (tmp_path / "facades" / ".verified.json").is_file()
+
+
+def test_http_500_is_retried(tmp_path, archive):
+    with serve(archive, fail_first=1) as server:
+        download_dataset("facades", tmp_path, mirror=server.url, retries=1, progress=False)
+    assert len(server.requests) == 2
+    assert (tmp_path / "facades" / "train" / "3.jpg").is_file()
+
+
+def test_server_ignoring_range_restarts_from_zero(tmp_path, archive):
+    half = len(archive) // 2
+    with serve(archive, cut_after=half, cut_times=1, ignore_range=True) as server:
+        download_dataset("facades", tmp_path, mirror=server.url, retries=2, progress=False,
+                         keep_archive=True)
+    assert server.requests[1][1] == f"bytes={half}-"  # asked to resume, got the whole file
+    assert (tmp_path / ".downloads" / "facades.tar.gz").read_bytes() == archive
+
+
+def test_archive_placed_by_hand_installs_offline(tmp_path, archive):
+    placed = tmp_path / ".downloads" / "facades.tar.gz"
+    placed.parent.mkdir()
+    placed.write_bytes(archive)
+    download_dataset("facades", tmp_path, mirror=closed_port_url(), progress=False)
+    assert (tmp_path / "facades" / "train" / "1.jpg").is_file()
+    assert placed.is_file()  # the user's file is kept
+
+
+def test_cli_installs_from_archive(tmp_path, archive, capsys):
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(archive)
+    parser = argparse.ArgumentParser()
+    download.add_arguments(parser)
+    args = parser.parse_args(["facades", "--root", str(tmp_path / "data"), "--archive",
+                              str(path), "--no-progress"])
+    assert download.run(args) == 0
+    assert (tmp_path / "data" / "facades" / "val" / "1.jpg").is_file()
+    with pytest.raises(DownloadError, match="--archive installs one dataset"):
+        download.run(parser.parse_args(["all", "--archive", str(path)]))
+
+
+# --- failures leave no dataset folder -------------------------------------------------
+
+def test_connection_always_cut_gives_up_with_partial_kept(tmp_path, archive):
+    step = len(archive) // 3
+    with serve(archive, cut_after=step, cut_times=99) as server:
+        with pytest.raises(DownloadError, match=r"in 2 tries \(connection closed after"):
+            download_dataset("facades", tmp_path, mirror=server.url, retries=1, progress=False)
+    assert_nothing_installed(tmp_path)
+    assert [r for _, r in server.requests] == [None, f"bytes={step}-"]
+    part = tmp_path / ".downloads" / "facades.tar.gz.part"
+    assert part.read_bytes() == archive[:2 * step]  # kept for the next run to resume
+
+
+def test_truncated_gzip_is_rejected_and_download_removed(tmp_path, archive):
+    with serve(archive[:-200]) as server:  # honest Content-Length, broken archive
+        with pytest.raises(DownloadError, match="corrupt or truncated.*re-run"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+    assert not list((tmp_path / ".downloads").iterdir())
+
+
+def test_gzip_crc_error_after_the_tar_end_is_caught(tmp_path, archive):
+    # RFC 1952: the last 8 bytes are CRC32 and ISIZE; the tar members themselves stay intact
+    bad = bytearray(archive)
+    bad[-8] ^= 0xFF
+    with serve(bytes(bad)) as server:
+        with pytest.raises(DownloadError, match="CRC"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+
+
+def test_wrong_split_count_names_split_and_counts(tmp_path):
+    data = make_tar(upstream_members({"train": 2, "val": 2}))
+    with serve(data) as server:
+        with pytest.raises(DownloadError, match="split 'train' has 2 images, expected 3"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+
+
+def test_skip_count_check_installs_anyway(tmp_path):
+    data = make_tar(upstream_members({"train": 2, "val": 2}))
+    with serve(data) as server:
+        download_dataset("facades", tmp_path, mirror=server.url, progress=False,
+                         check_counts=False)
+    assert json.loads((tmp_path / "facades" / ".verified.json").read_text())["counts"] == \
+        {"train": 2, "val": 2}
+
+
+def test_image_of_wrong_size_is_rejected(tmp_path):
+    members = upstream_members()
+    members["facades/val/2.jpg"] = jpeg(size=(256, 256))
+    with serve(make_tar(members)) as server:
+        with pytest.raises(DownloadError, match="facades/val/2.jpg is 256x256, expected 512x256"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+
+
+def test_archive_size_must_match_the_registry(tmp_path, archive, monkeypatch):
+    info = dataclasses.replace(registry.DATASETS["facades"], archive_bytes=len(archive) + 1)
+    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    with serve(archive) as server:
+        with pytest.raises(DownloadError, match=f"{len(archive):,} bytes, but"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+
+
+def test_unreachable_host_gives_one_line_with_mirror_hint(tmp_path):
+    with pytest.raises(DownloadError) as err:
+        download_dataset("facades", tmp_path, mirror=closed_port_url(), retries=1,
+                         progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "REPLICATION_MIRROR=" in message
+    assert "facades.tar.gz" in message
+    assert_nothing_installed(tmp_path)
+
+
+def test_http_404_is_not_retried(tmp_path):
+    with ArchiveServer({}) as server:
+        with pytest.raises(DownloadError, match="HTTP 404.*REPLICATION_MIRROR"):
+            download_dataset("facades", tmp_path, mirror=server.url, retries=3, progress=False)
+    assert len(server.requests) == 1
+
+
+def test_tar_member_with_dotdot_is_refused(tmp_path):
+    members = upstream_members()
+    members["facades/train/../../../evil.jpg"] = jpeg()
+    path = tmp_path / "evil.tar.gz"
+    path.write_bytes(make_tar(members))
+    root = tmp_path / "root"
+    with pytest.raises(DownloadError, match="points outside the archive"):
+        download_dataset("facades", root, archive=path, progress=False)
+    assert not (root / "facades").exists()
+    assert not list(tmp_path.rglob("evil.jpg"))
+
+
+def test_existing_unverified_folder_is_not_replaced(tmp_path, archive):
+    (tmp_path / "facades" / "train").mkdir(parents=True)
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(archive)
+    with pytest.raises(DownloadError, match="has no .verified.json.*move it away"):
+        download_dataset("facades", tmp_path, archive=path, progress=False)
+    assert (tmp_path / "facades" / "train").is_dir()
