@@ -1,13 +1,13 @@
 """Typed configuration: one frozen dataclass per concern, built from params.yaml.
 
-The dataclass defaults ARE the paper's settings (SPEC §1-§3); each field's comment names
-the paper's value and what the alternatives are. params.yaml only says what differs:
-per-dataset settings, the experiment grid, the smoke profile, and optional global
-overrides. `replication config show NAME` prints the fully resolved configuration.
+The dataclass defaults ARE the paper's settings (SPEC §1-§2), the dataset registry holds
+the per-dataset ones (SPEC §3); each field's comment names the paper's value and the
+alternatives. params.yaml only says what differs: the experiment grid, the smoke
+profile, and optional global overrides. `replication config show NAME` prints the fully resolved configuration.
 
 Resolution order for one experiment (later wins):
-    dataclass defaults -> params["defaults"] -> params["datasets"][dataset]
-    -> params["experiments"][name] -> params["scales"][scale]
+    dataclass defaults -> the dataset's paper settings (data/registry.py, SPEC §3)
+    -> params["defaults"] -> params["experiments"][name] -> params["scales"][scale]
 Unknown keys and wrong types fail with the dotted key path in the message.
 """
 
@@ -219,6 +219,11 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # PyYAML (YAML 1.1) reads "1e-4" without a dot as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{path} must be a number, got {value!r}") from None
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(f"{path} must be true or false, got {value!r}")
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -255,7 +260,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 # --- params.yaml --------------------------------------------------------------------
 
-PARAMS_SECTIONS = ("scale", "scales", "defaults", "datasets", "experiments", "paths",
+PARAMS_SECTIONS = ("scale", "scales", "defaults", "experiments", "paths",
                    "scoring", "tables", "launcher")
 
 
@@ -280,15 +285,25 @@ def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = 
         raise ConfigError(f"experiment {name!r} is not in params.yaml experiments; "
                           f"known: {sorted(experiments)}")
     entry = experiments[name] or {}
+    defaults = params.get("defaults") or {}
     dataset = (entry.get("data") or {}).get("dataset") or \
-        (params.get("defaults") or {}).get("data", {}).get("dataset", DataConfig.dataset)
-    merged = deep_merge({}, params.get("defaults") or {})
-    merged = deep_merge(merged, (params.get("datasets") or {}).get(dataset) or {})
+        (defaults.get("data") or {}).get("dataset", DataConfig.dataset)
+    merged = deep_merge(dataset_settings(dataset), defaults)
     merged = deep_merge(merged, entry)
     merged = deep_merge(merged, scale_profile(params))
     merged = deep_merge(merged, overrides or {})
     merged["name"] = name
     return merged
+
+
+def dataset_settings(dataset: str) -> dict:
+    """The paper's per-dataset settings (SPEC §3) from the registry; {} for your own data."""
+    from replication.data.registry import DATASETS
+    info = DATASETS.get(dataset)
+    if info is None:
+        return {}
+    return {"data": {"direction": info.paper_direction, "test_split": info.test_split},
+            "train": {"epochs": info.paper_epochs, "batch_size": info.paper_batch_size}}
 
 
 def scale_profile(params: dict[str, Any]) -> dict:
@@ -349,6 +364,7 @@ def config_from_args(args) -> ExperimentConfig:
         raise ConfigError("say what to run: --experiment NAME (params.yaml) or --data DIR")
     folder = Path(args.data)
     base = {"name": folder.name, "data": {"root": str(folder.parent), "dataset": folder.name}}
+    base = deep_merge(dataset_settings(folder.name), base)  # a known dataset: paper settings
     return from_dict(ExperimentConfig, deep_merge(base, overrides))
 
 

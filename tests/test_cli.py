@@ -1,0 +1,50 @@
+"""The command line: every option explained, input errors as one line, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from replication import cli
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "config"])
+def test_every_option_has_help(command):
+    parser = subparsers()[command]
+    for action in parser._actions:
+        if action.dest != "help":
+            assert action.help and len(action.help) > 10, f"{command} {action.option_strings}"
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--experiment" in out and "--stop-after" in out and "--set" in out
+
+
+def test_bad_input_is_one_line_error(tmp_path, capsys):
+    code = cli.main(["train", "--data", str(tmp_path / "nowhere"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: ") and "\n" not in err
+    assert "nowhere" in err
+
+
+def test_bad_setting_is_one_line_error(toy_dataset, capsys):
+    code = cli.main(["train", "--data", str(toy_dataset), "--set", "train.lr_policy=cosine"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "train.lr_policy='cosine'" in err and "\n" not in err
+
+
+def test_config_prints_paper_defaults(capsys):
+    assert cli.main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "lr: 0.0002" in out and "receptive_field: 70" in out
