@@ -1,0 +1,229 @@
+"""Synthetic stand-in datasets: upstream layout, determinism, decodable labels, texture."""
+
+import argparse
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from replication.data import synthetic
+from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
+
+SIZE = 64
+# Split names of the upstream archives (SPEC §3), written out independently of the module.
+UPSTREAM_SPLITS = {"cityscapes": {"train", "val"}, "facades": {"train", "val", "test"},
+                   "maps": {"train", "val"}}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """All three datasets at their default counts, seed 0 (about 3 s)."""
+    root = tmp_path_factory.mktemp("datasets")
+    for name in synthetic.SYNTHETIC_NAMES:
+        synthetic.make_synthetic(name, root, size=SIZE, seed=0)
+    return root
+
+
+def halves(path):
+    pair = np.asarray(Image.open(path).convert("RGB"))
+    return pair[:, :SIZE], pair[:, SIZE:]
+
+
+def nearest_colour(rgb, palette):
+    """Index of the nearest palette colour per pixel (squared RGB distance)."""
+    diff = rgb[..., None, :].astype(np.int32) - palette.astype(np.int32)
+    return (diff ** 2).sum(-1).argmin(-1)
+
+
+def decoded_split(root, split):
+    files = sorted((root / "cityscapes" / split).glob("*.jpg"), key=lambda p: int(p.stem))
+    return [(p, *halves(p)) for p in files]
+
+
+def file_hashes(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- layout -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["cityscapes", "facades", "maps"])
+def test_layout_matches_upstream_archives(root, name):
+    folder = root / name
+    splits = {p.name for p in folder.iterdir() if p.is_dir()}
+    assert splits == UPSTREAM_SPLITS[name]
+    marker = json.loads((folder / ".verified.json").read_text())
+    assert marker["synthetic"] is True and marker["seed"] == 0
+    for split in splits:
+        files = sorted(p.name for p in (folder / split).iterdir())
+        expected = 100 if split == "train" else 30
+        assert files == sorted(f"{n}.jpg" for n in range(1, expected + 1))
+        assert marker["counts"][split] == expected
+        for name_ in files[:5] + files[-2:]:
+            with Image.open(folder / split / name_) as im:
+                assert im.format == "JPEG" and im.size == (2 * SIZE, SIZE) and im.mode == "RGB"
+
+
+def test_every_file_is_a_pair_of_the_right_size(root):
+    for path in root.rglob("*.jpg"):
+        with Image.open(path) as im:
+            assert (im.format, im.size) == ("JPEG", (2 * SIZE, SIZE)), path
+
+
+def test_counts_and_size_are_honoured(tmp_path):
+    out = synthetic.make_synthetic("facades", tmp_path, size=32,
+                                   counts={"train": 3, "val": 1, "test": 2})
+    assert out == tmp_path / "facades"
+    assert {s: len(list((out / s).glob("*.jpg"))) for s in ("train", "val", "test")} == \
+        {"train": 3, "val": 1, "test": 2}
+    with Image.open(out / "test" / "2.jpg") as im:
+        assert im.size == (64, 32)
+
+
+# --- determinism ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["cityscapes", "facades", "maps"])
+def test_same_seed_gives_identical_bytes_other_seed_differs(tmp_path, name):
+    counts = {split: 2 for split in UPSTREAM_SPLITS[name]}
+    for sub, seed in (("a", 7), ("b", 7), ("c", 8)):
+        synthetic.make_synthetic(name, tmp_path / sub, counts=counts, seed=seed)
+    a, b, c = (file_hashes(tmp_path / sub / name) for sub in "abc")
+    assert a == b
+    jpgs = [k for k in a if k.endswith(".jpg")]
+    assert len(jpgs) == 2 * len(counts)
+    assert all(a[k] != c[k] for k in jpgs)
+    assert len({a[k] for k in jpgs}) == len(jpgs)  # no two images alike within a set
+
+
+# --- cityscapes-like labels -------------------------------------------------------------
+
+def test_label_half_decodes_to_the_rendered_train_ids(root):
+    hits = total = 0
+    for path, _, label_half in decoded_split(root, "val"):
+        rng = synthetic.image_rng(0, "cityscapes", "val", int(path.stem))
+        _, train_ids = synthetic.render_cityscapes_like(rng, SIZE)
+        hits += (nearest_colour(label_half, PALETTE) == train_ids).sum()
+        total += train_ids.size
+    assert hits / total >= 0.95
+
+
+def test_training_split_shows_many_classes_sky_above_road(root):
+    decoded = np.stack([nearest_colour(b, PALETTE) for _, _, b in decoded_split(root, "train")])
+    share = np.bincount(decoded.ravel(), minlength=len(CLASS_NAMES)) / decoded.size
+    present = {CLASS_NAMES[i] for i in np.flatnonzero(share >= 0.001)}
+    assert len(present) >= 8, present
+    rows = np.broadcast_to(np.arange(SIZE)[None, :, None], decoded.shape)
+    sky, road = CLASS_NAMES.index("sky"), CLASS_NAMES.index("road")
+    assert rows[decoded == sky].mean() < rows[decoded == road].mean()
+    assert rows[decoded == sky].mean() < SIZE / 2 < rows[decoded == road].mean()
+
+
+def test_label_colours_are_the_official_cityscapes_colours():
+    # the published Cityscapes colours of road and sky (cityscapesscripts label table)
+    pair = synthetic.render_pair(0, "cityscapes", "train", 1, SIZE)
+    labels = synthetic.render_cityscapes_like(synthetic.image_rng(0, "cityscapes", "train", 1),
+                                              SIZE)[1]
+    label_half = pair[:, SIZE:]
+    assert (label_half[labels == CLASS_NAMES.index("road")] == (128, 64, 128)).all()
+    assert (label_half[labels == CLASS_NAMES.index("sky")] == (70, 130, 180)).all()
+
+
+# --- the photo is not a function of the labels ------------------------------------------
+
+def test_texture_within_a_class_is_far_above_jpeg_noise(root):
+    """Inside building regions the photo varies; the flat label colour only by JPEG noise."""
+    building = CLASS_NAMES.index("building")
+    ratios = []
+    for _, photo, label_half in decoded_split(root, "val"):
+        labels = nearest_colour(label_half, PALETTE)
+        inner = ndimage.binary_erosion(labels == building, iterations=2)  # away from edges
+        if inner.sum() < 50:
+            continue
+        photo_std = photo[inner].astype(float).std(axis=0).mean()
+        jpeg_std = label_half[inner].astype(float).std(axis=0).mean()
+        ratios.append(photo_std / max(jpeg_std, 0.5))
+        assert photo_std > 10
+    assert len(ratios) >= 10 and np.median(ratios) > 5
+
+
+def test_same_labels_painted_twice_give_different_photos():
+    scene = synthetic.cityscapes_scene(np.random.default_rng(11), SIZE)
+    first = synthetic.paint(np.random.default_rng(1), scene).astype(float)
+    second = synthetic.paint(np.random.default_rng(2), scene).astype(float)
+    labels = scene.label_array()
+    for cls in ("building", "road", "sky"):
+        mask = labels == CLASS_NAMES.index(cls)
+        assert mask.sum() > 100
+        assert np.abs(first[mask] - second[mask]).mean() > 8, cls
+
+
+def test_map_and_facade_label_halves_are_flat_palette_colours(root):
+    for name, palette in (("facades", synthetic.FACADE_PALETTE), ("maps", synthetic.MAP_PALETTE)):
+        for path in sorted((root / name / "val").glob("*.jpg"))[:10]:
+            _, label_half = halves(path)
+            nearest = palette[nearest_colour(label_half, palette)].astype(int)
+            close = np.abs(label_half.astype(int) - nearest).max(-1) <= 12
+            assert close.mean() > 0.9, path
+
+
+# --- atomicity, refusals and bad input --------------------------------------------------
+
+def test_failure_mid_generation_leaves_nothing(tmp_path, monkeypatch):
+    real_paint, calls = synthetic.paint, []
+
+    def failing_paint(rng, scene):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("disk on fire")
+        return real_paint(rng, scene)
+    monkeypatch.setattr(synthetic, "paint", failing_paint)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        synthetic.make_synthetic("cityscapes", tmp_path, counts={"train": 4, "val": 4})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_regenerating_replaces_a_synthetic_folder(tmp_path):
+    synthetic.make_synthetic("maps", tmp_path, counts={"train": 3, "val": 1})
+    synthetic.make_synthetic("maps", tmp_path, counts={"train": 1, "val": 1})
+    assert sorted(p.name for p in (tmp_path / "maps" / "train").iterdir()) == ["1.jpg"]
+
+
+def test_refuses_to_overwrite_a_real_dataset(tmp_path):
+    real = tmp_path / "facades" / "train"
+    real.mkdir(parents=True)
+    (real / "1.jpg").write_bytes(b"real data")
+    with pytest.raises(FileExistsError, match="not a synthetic dataset"):
+        synthetic.make_synthetic("facades", tmp_path, counts={"train": 1, "val": 1, "test": 1})
+    assert (real / "1.jpg").read_bytes() == b"real data"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "edges2shoes"}, "unknown synthetic dataset"),
+    ({"counts": {"test": 3}}, "no split 'test'"),
+    ({"counts": {"train": 0}}, "must be an integer >= 1"),
+    ({"size": 8}, "size=8"),
+    ({"seed": -1}, "seed=-1"),
+    ({"quality": 101}, "quality=101"),
+])
+def test_bad_requests_fail_with_one_line(tmp_path, kwargs, message):
+    args = {"name": "cityscapes", **kwargs}
+    with pytest.raises(ValueError, match=message) as err:
+        synthetic.make_synthetic(args.pop("name"), tmp_path, **args)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_all_three(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    synthetic.add_arguments(parser)
+    args = parser.parse_args(["all", "--root", str(tmp_path), "--size", "16",
+                              "--train", "2", "--test", "1", "--seed", "4"])
+    assert synthetic.run(args) == 0
+    for name, splits in UPSTREAM_SPLITS.items():
+        marker = json.loads((tmp_path / name / ".verified.json").read_text())
+        assert marker["counts"] == {s: 2 if s == "train" else 1 for s in splits}
+        assert marker["seed"] == 4 and marker["pair_size"] == [32, 16]
+    assert "facades" in capsys.readouterr().out
