@@ -58,7 +58,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "facades"  # folder name under `root` (a registry name or your own)
-    root: str = "data/datasets"  # where `replication download` puts datasets
+    root: str = "data"  # where `replication download` puts datasets (a DVC output)
     direction: str = "BtoA"  # which half is the input: "AtoB" (left->right) | "BtoA"
     image_size: int = 256  # paper: 256 (any power of two >= 16 works)
     # paper: resize to 286 then random 256 crop; None = image_size * 286/256
@@ -260,8 +260,8 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 # --- params.yaml --------------------------------------------------------------------
 
-PARAMS_SECTIONS = ("scale", "scales", "defaults", "experiments", "paths",
-                   "scoring", "tables", "launcher")
+PARAMS_SECTIONS = ("scale", "scales", "defaults", "datasets", "experiments", "scoring",
+                   "tables", "launcher")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -366,16 +366,6 @@ def config_from_args(args) -> ExperimentConfig:
     base = {"name": folder.name, "data": {"root": str(folder.parent), "dataset": folder.name}}
     base = deep_merge(dataset_settings(folder.name), base)  # a known dataset: paper settings
     return from_dict(ExperimentConfig, deep_merge(base, overrides))
-
-
-def runs_root(args) -> Path:
-    if args.experiment and Path(args.params).is_file():
-        return Path((load_params(args.params).get("paths") or {}).get("runs", "runs"))
-    return Path("runs")
-
-
-def run_dir(root: Path, experiment: str, seed: int) -> Path:
-    return Path(root) / experiment / f"seed-{seed}"
 
 
 def add_arguments(parser) -> None:

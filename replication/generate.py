@@ -92,7 +92,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from replication.config import config_from_args, run_dir, runs_root
+    from replication import layout
+    from replication.config import config_from_args
     if args.checkpoint:
         if not args.out:
             raise ConfigError("--checkpoint needs --out DIR for the generated images")
@@ -104,11 +105,11 @@ def run(args) -> int:
         return 0
     cfg = config_from_args(args)
     for seed in args.seed or list(cfg.seeds):
-        folder = run_dir(runs_root(args), cfg.name, seed)
-        summary = generate(folder / "checkpoints" / "generator.pt", folder / "generated",
+        out = layout.generated_dir(cfg.name, seed)
+        summary = generate(layout.run_dir(cfg.name, seed) / "checkpoints" / "generator.pt", out,
                            data=cfg.data, split=args.split, mode=args.mode,
                            batch_size=args.batch_size, device=args.device, seed=args.sample_seed)
-        write_json(folder / "generate.json", summary)
+        write_json(out.with_suffix(".json"), summary)  # generated/<experiment>/seed-<k>.json
         print(f"{cfg.name} seed {seed}: {summary['images']} images "
-              f"({summary['images_per_second']}/s) -> {folder / 'generated'}")
+              f"({summary['images_per_second']}/s) -> {out}")
     return 0

@@ -6,8 +6,10 @@ Outputs under `out_dir`:
     config.yaml                 the resolved configuration of this run
     checkpoints/state.pt        full training state (exact resume), every N steps and at the end
     checkpoints/generator.pt    G snapshot for `generate`, written once training finishes
-    dvclive/                    losses per logged step, sample grid, metrics.json
     train.json                  summary: steps, time, steps/s, last losses
+and under `log_dir` (default out_dir/dvclive; the pipeline uses logs/<experiment>/seed-<k>):
+    plots/metrics/train/*.tsv   DVCLive step series of every loss and the lr
+    plots/images/samples.png    latest sample grid (input | output | target)
 """
 
 from __future__ import annotations
@@ -245,13 +247,15 @@ def stop_requests():
             signal.signal(s, h)
 
 
-def open_live(out_dir: Path, step: int):
+def open_live(log_dir: Path, step: int):
+    """DVCLive as the step-series logger. Its summary file (metrics.json) is never written:
+    train.json is the run's metrics file, and a lone JSON dict inside the plots folder
+    would break `dvc plots show` on the whole folder."""
     from dvclive import Live  # imported here: plain inference needs no DVCLive
 
-    live_dir = out_dir / "dvclive"
     if step > 0:
-        truncate_live(live_dir, step)
-    return Live(dir=str(live_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
+        truncate_live(log_dir, step)
+    return Live(dir=str(log_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
 
 
 def truncate_live(live_dir: Path, step: int) -> None:
@@ -270,7 +274,6 @@ def log(live, bar, meter: LossMeter, step: int, lr: float) -> dict[str, float]:
     for name, value in means.items():
         live.log_metric(f"train/{name}", value)
     live.log_metric("train/lr", lr)
-    live.make_summary()
     bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
     meter.reset()
     return means
@@ -301,7 +304,8 @@ def sample_grid(trainer: Trainer, data: TrainingPairs, count: int = 4) -> np.nda
     return grid.permute(1, 2, 0).cpu().numpy()
 
 
-def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *, restart: bool = False,
+def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
+          log_dir: str | Path | None = None, restart: bool = False,
           on_mismatch: str = "error", stop_after: int | None = None,
           progress: bool = True) -> dict:
     """Train one (config, seed) run into `out_dir`, resuming from its checkpoint if any.
@@ -310,6 +314,7 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *, restart: boo
     "error" (the CLI default) or "restart" (the pipeline: changed params retrain).
     """
     out_dir = Path(out_dir)
+    log_dir = Path(log_dir) if log_dir else out_dir / "dvclive"
     state_path = out_dir / "checkpoints" / "state.pt"
     generator_path = out_dir / "checkpoints" / "generator.pt"
     device = resolve_device(cfg.train.device)
@@ -332,15 +337,16 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *, restart: boo
     if trainer.step >= total and generator_path.exists() and (out_dir / "train.json").exists():
         return json.loads((out_dir / "train.json").read_text())  # finished earlier: no-op
     write_text(out_dir / "config.yaml", dump_yaml(cfg))
-    return run_loop(trainer, data, meter, out_dir, stop_after=stop_after, progress=progress)
+    return run_loop(trainer, data, meter, out_dir, log_dir, stop_after=stop_after,
+                    progress=progress)
 
 
-def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: Path, *,
-             stop_after: int | None, progress: bool) -> dict:
+def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: Path,
+             log_dir: Path, *, stop_after: int | None, progress: bool) -> dict:
     cfg, total, start = trainer.cfg.train, trainer.total_steps, trainer.step
     state_path = out_dir / "checkpoints" / "state.pt"
     checkpoint = lambda: checkpoints.save(trainer.state_dict(meter.state()), state_path)  # noqa: E731
-    live, last, began = open_live(out_dir, start), {}, time.perf_counter()
+    live, last, began = open_live(log_dir, start), {}, time.perf_counter()
     bar = tqdm(total=total, initial=start, disable=not progress, unit="step",
                desc=trainer.cfg.name, mininterval=1.0, dynamic_ncols=True)
     with bar, stop_requests() as stop:
@@ -360,7 +366,6 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
             if step < total and (stop["signal"] or (stop_after and step - start >= stop_after)):
                 break  # checkpointed below; a later call resumes exactly here
     checkpoint()
-    live.end()
     seconds = time.perf_counter() - began
     summary = {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
                "total_steps": total, "finished": trainer.step >= total,
@@ -402,18 +407,25 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from replication.config import config_from_args, run_dir, runs_root
+    from replication import layout
+    from replication.config import config_from_args
     cfg = config_from_args(args)
     seeds = args.seed or list(cfg.seeds)
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
+    summaries = {}
     for seed in seeds:
-        out = Path(args.out) if args.out else run_dir(runs_root(args), cfg.name, seed)
-        summary = train(cfg, seed, out, restart=args.restart, on_mismatch=args.on_config_change,
-                        stop_after=args.stop_after, progress=not args.no_progress)
-        state = "finished" if summary["finished"] else "stopped (resume by running again)"
+        out = Path(args.out) if args.out else layout.run_dir(cfg.name, seed)
+        logs = out / "dvclive" if args.out else layout.log_dir(cfg.name, seed)
+        summary = train(cfg, seed, out, log_dir=logs, restart=args.restart,
+                        on_mismatch=args.on_config_change, stop_after=args.stop_after,
+                        progress=not args.no_progress)
+        summaries[f"seed-{seed}"] = summary
+        state = "finished" if summary["finished"] else "stopped (run again to resume)"
         print(f"{cfg.name} seed {seed}: {state} at step {summary['step']}/"
               f"{summary['total_steps']} -> {out}")
         if summary.get("stopped_by_signal"):
             return 130
+    if not args.out:
+        write_json(layout.train_metrics(cfg.name), summaries)
     return 0

@@ -13,6 +13,7 @@ from PIL import Image
 
 from replication.data import registry
 from replication.data.cityscapes_build import CityscapesBuildError, build_cityscapes_pairs
+from replication.data import download
 from replication.data.download import download_dataset
 from tests.http_fixtures import closed_port_url
 
@@ -147,7 +148,8 @@ def test_download_builds_from_official_zips_instead_of_the_archive(tmp_path, mon
     (root / "cityscapes").mkdir(parents=True)
     (root / "cityscapes" / ".verified.json").write_text(
         json.dumps({"counts": {"train": 2, "val": 2}, "label_ids": False}))
-    write_zips(root / "cityscapes_official")
+    write_zips(tmp_path / "datasets" / "cityscapes")
+    monkeypatch.setattr(download, "CITYSCAPES_ZIPS_DIR", tmp_path / "datasets" / "cityscapes")
     out = download_dataset("cityscapes", root, mirror=closed_port_url(), progress=False)
     label_ids_png = out / "gtFine/val/lindau/lindau_000000_000019_gtFine_labelIds.png"
     assert label_ids_png.is_file()

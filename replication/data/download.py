@@ -10,7 +10,7 @@ nothing under `<root>/<name>/`; only `<root>/.downloads/<name>.tar.gz.part` stay
 next run resumes it with an HTTP Range request.
 
 Cityscapes: when the official zips are at hand (`--cityscapes-zips DIR`, or
-`<root>/cityscapes_official/`), the pairs are built from them instead (cityscapes_build),
+`datasets/cityscapes/`, the DVC-tracked inputs folder), the pairs are built from them instead (cityscapes_build),
 which also keeps the val labelIds that the exact FCN-score protocol needs.
 """
 
@@ -38,9 +38,13 @@ from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZI
                                                build_cityscapes_pairs, official_zips)
 from replication.data.registry import (BASE_URL, DATASETS, MIRROR_ENV, VERIFIED_MARKER,
                                        DatasetInfo, dataset_url, get_dataset)
+from replication.config import DataConfig
 from replication.fileio import atomic_dir, write_json
 
-DEFAULT_ROOT = "data/datasets"
+DEFAULT_ROOT = DataConfig.root
+# Inputs no stage can download (behind the Cityscapes login) live in the DVC-tracked
+# folder datasets/ (datasets.dvc): a lab `dvc push`es them once, every clone `dvc pull`s.
+CITYSCAPES_ZIPS_DIR = Path("datasets/cityscapes")
 ALL = ("facades", "cityscapes", "maps")  # `replication download all`: the paper's sets
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -96,8 +100,7 @@ def _cityscapes_zips_dir(info: DatasetInfo, root: Path, given: str | Path | None
             raise DownloadError(f"--cityscapes-zips {given}: needs {PHOTOS_ZIP} and "
                                 f"{LABELS_ZIP}; {LOGIN_HINT}")
         return Path(given)
-    default = root / "cityscapes_official"
-    return default if official_zips(default) else None
+    return CITYSCAPES_ZIPS_DIR if official_zips(CITYSCAPES_ZIPS_DIR) else None
 
 
 def _is_installed(dest: Path, info: DatasetInfo, check_counts: bool, need_label_ids: bool) -> bool:
@@ -294,8 +297,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra tries after a failed or cut download (default: %(default)s)")
     parser.add_argument("--cityscapes-zips", default=None,
                         help=f"folder with the official {PHOTOS_ZIP} and {LABELS_ZIP}: build "
-                             "cityscapes from them (default: <root>/cityscapes_official/ if "
-                             "it holds them)")
+                             "cityscapes from them (default: datasets/cityscapes/ if it "
+                             "holds them)")
     parser.add_argument("--skip-count-check", action="store_true",
                         help="install even if a split's image count differs from the registry")
     parser.add_argument("--keep-archive", action="store_true",

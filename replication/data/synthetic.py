@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 from replication.config import DataConfig
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
+from replication.data.registry import VERIFIED_MARKER
 from replication.fileio import atomic_dir, write_json
 
 SYNTHETIC_NAMES = ("cityscapes", "facades", "maps")
@@ -34,9 +35,6 @@ SYNTHETIC_NAMES = ("cityscapes", "facades", "maps")
 SPLITS = {"cityscapes": ("train", "val"), "facades": ("train", "val", "test"),
           "maps": ("train", "val")}
 DEFAULT_TRAIN, DEFAULT_TEST = 100, 30  # images in "train" / in every other split
-# The downloader's completeness marker (replication.data.registry.VERIFIED_MARKER): a
-# dataset folder holding it is finished, whoever wrote it.
-VERIFIED_MARKER = ".verified.json"
 MIN_SIZE = 16  # smaller halves leave most objects under one pixel
 # Full-resolution chroma (PIL's default is 4:2:0): at 64 px a halved chroma plane smears
 # the label colours of 1-2 px poles and signs; measured on 30 cityscapes-like pairs at

@@ -1,0 +1,41 @@
+"""Where the pipeline's stages read and write, relative to the repository root.
+
+dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
+    data/<dataset>/                       download@<dataset>   (synthetic at smoke scale)
+    datasets/                             inputs no stage can fetch (datasets.dvc)
+    runs/<experiment>/seed-<k>/           train@<experiment>   checkpoints, config.yaml
+    logs/<experiment>/seed-<k>/           train@<experiment>   DVCLive loss curves, samples
+    generated/<experiment>/seed-<k>/      generate@<experiment> one PNG per test image
+    metrics/<experiment>/train.json       train@<experiment>   small, kept in git
+    metrics/<experiment>/scores.json      score@<experiment>   small, kept in git
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+INPUTS = Path("datasets")
+RUNS = Path("runs")
+LOGS = Path("logs")
+GENERATED = Path("generated")
+METRICS = Path("metrics")
+
+
+def run_dir(experiment: str, seed: int) -> Path:
+    return RUNS / experiment / f"seed-{seed}"
+
+
+def log_dir(experiment: str, seed: int) -> Path:
+    return LOGS / experiment / f"seed-{seed}"
+
+
+def generated_dir(experiment: str, seed: int) -> Path:
+    return GENERATED / experiment / f"seed-{seed}"
+
+
+def train_metrics(experiment: str) -> Path:
+    return METRICS / experiment / "train.json"
+
+
+def score_metrics(experiment: str) -> Path:
+    return METRICS / experiment / "scores.json"
