@@ -1,4 +1,7 @@
-"""`replication <command>`: one subcommand per pipeline stage (see dvc.yaml)."""
+"""`replication <command>`: one subcommand per pipeline stage (see dvc.yaml).
+
+Set REPLICATION_DEBUG=1 to see the traceback behind an error message.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +10,50 @@ import importlib
 import os
 import sys
 
-# command -> module exposing add_arguments(parser) and run(args)
+# command -> (module exposing add_arguments(parser) and run(args), one-line help)
 COMMANDS = {
-    "config": "replication.config",
-    "train": "replication.train",
-    "generate": "replication.generate",
-}
-
-DESCRIPTIONS = {
-    "config": "print the resolved configuration of an experiment (paper settings by default)",
-    "train": "train pix2pix runs (G and D) with exact resume",
-    "generate": "write G's output for every test image (paper test-time behaviour)",
+    "download": ("replication.data.download",
+                 "fetch, verify and install a dataset (synthetic stand-in at smoke scale)"),
+    "synth": ("replication.data.synthetic",
+              "write the deterministic synthetic stand-ins for facades, cityscapes, maps"),
+    "train": ("replication.train", "train pix2pix runs (G and D) with exact resume"),
+    "generate": ("replication.generate",
+                 "write G's output for every test image (paper test-time behaviour)"),
+    "config": ("replication.config",
+               "print an experiment's resolved configuration (paper settings by default)"),
 }
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by inputs: printed as one line, no traceback (REPLICATION_DEBUG=1 shows it)."""
-    from replication.checkpoints import CheckpointError
-    from replication.config import ConfigError
-    from replication.data.paired import DataError
+    """Errors caused by inputs: printed as one line without a traceback."""
+    from replication.data.cityscapes_build import CityscapesBuildError
+    from replication.data.download import DownloadError
     from replication.train import TrainingDiverged
-    return (ConfigError, DataError, CheckpointError, TrainingDiverged, FileNotFoundError)
+    # ConfigError, DataError and CheckpointError are ValueErrors
+    return (ValueError, FileNotFoundError, FileExistsError, DownloadError,
+            CityscapesBuildError, TrainingDiverged)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="replication", description=__doc__)
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Only the chosen command's module is imported (`download` needs no torch)."""
+    parser = argparse.ArgumentParser(prog="replication", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        mod = importlib.import_module(module)
-        sub_parser = sub.add_parser(name, help=DESCRIPTIONS[name], description=mod.__doc__,
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text,
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-        mod.add_arguments(sub_parser)
-        sub_parser.set_defaults(_run=mod.run)
+        if name == chosen:
+            mod = importlib.import_module(module)
+            sub_parser.description = mod.__doc__
+            mod.add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return args._run(args) or 0
     except user_errors() as err:

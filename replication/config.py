@@ -286,8 +286,14 @@ def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = 
                           f"known: {sorted(experiments)}")
     entry = experiments[name] or {}
     defaults = params.get("defaults") or {}
-    dataset = (entry.get("data") or {}).get("dataset") or \
-        (defaults.get("data") or {}).get("dataset", DataConfig.dataset)
+    dataset = (entry.get("data") or {}).get("dataset")
+    if not dataset:
+        raise ConfigError(f"experiment {name!r} must name its dataset (data: {{dataset: ...}}); "
+                          "dvc.yaml wires data/<dataset> into its stages")
+    listed = params.get("datasets")
+    if listed is not None and dataset not in listed:
+        raise ConfigError(f"experiment {name!r} uses dataset {dataset!r}, which is not in "
+                          f"params `datasets` {listed}; add it there so it gets downloaded")
     merged = deep_merge(dataset_settings(dataset), defaults)
     merged = deep_merge(merged, entry)
     merged = deep_merge(merged, scale_profile(params))

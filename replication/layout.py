@@ -39,3 +39,9 @@ def train_metrics(experiment: str) -> Path:
 
 def score_metrics(experiment: str) -> Path:
     return METRICS / experiment / "scores.json"
+
+
+# Source files that define the training computation (paths inside the package). The
+# train stages depend on exactly these (dvc.yaml), and a checkpoint records their hash:
+# a persisted checkpoint made by other code is not resumed by the pipeline.
+TRAIN_CODE = ("models", "data/paired.py", "train.py", "config.py", "checkpoints.py")

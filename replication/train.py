@@ -15,6 +15,7 @@ and under `log_dir` (default out_dir/dvclive; the pipeline uses logs/<experiment
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import signal
@@ -141,7 +142,7 @@ class Trainer:
             "sched_D": self.sched_D.state_dict() if self.sched_D is not None else None,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state(self.device) if cuda else None},
-            "meter": meter,
+            "meter": meter, "fingerprint": fingerprint(self.cfg),
         }
 
     def load_state_dict(self, state: dict, path: Path) -> dict:
@@ -160,6 +161,21 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.step = state["step"]
         return state["meter"]
+
+
+def fingerprint(cfg: ExperimentConfig) -> str:
+    """Hash of the training code and the dataset's install record: what else decides
+    the weights besides the config. The pipeline restarts a run whose fingerprint changed."""
+    from replication import layout
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for entry in layout.TRAIN_CODE:
+        for path in sorted((package / entry).rglob("*.py")) if (package / entry).is_dir() \
+                else [package / entry]:
+            digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    marker = Path(cfg.data.root) / cfg.data.dataset / ".verified.json"
+    digest.update(marker.read_bytes() if marker.is_file() else b"no install record")
+    return digest.hexdigest()[:16]
 
 
 # Settings that may change between an interrupted run and its resumption.
@@ -325,6 +341,7 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
     if state_path.exists() and not restart:
         try:
             state = checkpoints.load(state_path, checkpoints.STATE_FORMAT)
+            check_fingerprint(state, cfg, state_path, on_mismatch)
             meter = LossMeter(trainer.load_state_dict(state, state_path))
         except checkpoints.CheckpointError as err:
             if on_mismatch != "restart":
@@ -339,6 +356,16 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
     write_text(out_dir / "config.yaml", dump_yaml(cfg))
     return run_loop(trainer, data, meter, out_dir, log_dir, stop_after=stop_after,
                     progress=progress)
+
+
+def check_fingerprint(state: dict, cfg: ExperimentConfig, path: Path, on_mismatch: str) -> None:
+    if state.get("fingerprint") == fingerprint(cfg):
+        return
+    message = (f"{path}: the training code or the dataset changed since this checkpoint was "
+               "written")
+    if on_mismatch == "restart":
+        raise checkpoints.CheckpointError(message)
+    print(f"warning: {message}; resuming anyway (pass --restart to start over)")
 
 
 def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: Path,

@@ -47,7 +47,7 @@ def test_resolution_order(tmp_path):
 
 
 def test_maps_paper_direction_and_split(tmp_path):
-    params = {"experiments": {"m": {"data": {"dataset": "maps"}}}}
+    params = {"experiments": {"m": {"data": {"dataset": "maps"}}}, "datasets": ["maps"]}
     cfg = load_experiment(write_params(tmp_path, params), "m")
     assert (cfg.data.direction, cfg.data.test_split) == ("AtoB", "val")
 
@@ -62,6 +62,7 @@ def test_maps_paper_direction_and_split(tmp_path):
     ({"generator": {"bottleneck_norm": "yes"}}, "true or false"),
 ])
 def test_bad_values_fail_with_the_key(tmp_path, entry, needle):
+    entry = {**entry, "data": {"dataset": "facades", **entry.get("data", {})}}
     path = write_params(tmp_path, {"experiments": {"x": entry}})
     with pytest.raises(ConfigError) as info:
         load_experiment(path, "x")
@@ -69,7 +70,8 @@ def test_bad_values_fail_with_the_key(tmp_path, entry, needle):
 
 
 def test_unknown_experiment_and_scale(tmp_path):
-    path = write_params(tmp_path, {"experiments": {"a": {}}, "scale": "tiny"})
+    path = write_params(tmp_path, {"experiments": {"a": {"data": {"dataset": "maps"}}},
+                                   "scale": "tiny"})
     with pytest.raises(ConfigError, match="'b' is not in"):
         load_experiment(path, "b")
     with pytest.raises(ConfigError, match="scale='tiny'"):
@@ -84,3 +86,29 @@ def test_overrides_parse_as_yaml():
     # PyYAML reads "1e-4" (no dot) as a string; float fields still accept it
     cfg = from_dict(ExperimentConfig, parse_overrides(["train.lr=1e-4", "seeds=[1, 2]"]))
     assert cfg.train.lr == 1e-4 and cfg.seeds == (1, 2)
+
+
+def test_experiment_must_name_a_listed_dataset(tmp_path):
+    path = write_params(tmp_path, {"experiments": {"a": {}, "b": {"data": {"dataset": "maps"}}},
+                                   "datasets": ["facades"]})
+    with pytest.raises(ConfigError, match="must name its dataset"):
+        load_experiment(path, "a")
+    with pytest.raises(ConfigError, match="not in params `datasets`"):
+        load_experiment(path, "b")
+
+
+def test_shipped_params_resolve_for_every_experiment_and_scale():
+    import copy
+
+    from replication.config import experiment_dict, load_params
+    params = load_params("params.yaml")
+    assert params["scale"] == "paper"  # the default is the paper's reproduction
+    for scale in ("paper", "smoke"):
+        for name in params["experiments"]:
+            merged = experiment_dict({**copy.deepcopy(params), "scale": scale}, name)
+            cfg = from_dict(ExperimentConfig, merged)
+            assert cfg.name == name
+            if scale == "smoke":
+                assert cfg.data.image_size == 64 and cfg.seeds == (0,)
+            else:
+                assert cfg.data.image_size == 256 and cfg.train.iterations is None

@@ -38,7 +38,7 @@ from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZI
                                                build_cityscapes_pairs, official_zips)
 from replication.data.registry import (BASE_URL, DATASETS, MIRROR_ENV, VERIFIED_MARKER,
                                        DatasetInfo, dataset_url, get_dataset)
-from replication.config import DataConfig
+from replication.config import DataConfig, load_params, scale_profile
 from replication.fileio import atomic_dir, write_json
 
 DEFAULT_ROOT = DataConfig.root
@@ -108,6 +108,8 @@ def _is_installed(dest: Path, info: DatasetInfo, check_counts: bool, need_label_
         record = json.loads((dest / VERIFIED_MARKER).read_text())
     except (OSError, ValueError):
         return False
+    if record.get("synthetic"):
+        return False  # a smoke-scale stand-in (replication synth): the real data replaces it
     if need_label_ids and not record.get("label_ids"):
         return False  # installed from the archive; the official zips give more: rebuild
     counts = record.get("counts", {})
@@ -304,12 +306,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-archive", action="store_true",
                         help="keep the downloaded .tar.gz under <root>/.downloads/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--params", default=None,
+                        help="params file (what the DVC stage passes): at `scale: smoke` the "
+                             "synthetic stand-in is written instead of downloading")
+
+
+def install_synthetic(names, root, params: dict) -> int:
+    """Smoke scale: the deterministic stand-ins, at the smoke profile's image size."""
+    from replication.data.synthetic import make_synthetic
+    size = (scale_profile(params).get("data") or {}).get("image_size", 64)
+    for name in names:
+        path = make_synthetic(name, root, size=size)
+        print(f"{name}: synthetic stand-in ({size} px, scale {params['scale']}) -> {path}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     names = ALL if args.name == "all" else (args.name,)
     if args.archive and len(names) > 1:
         raise DownloadError("--archive installs one dataset; name it instead of 'all'")
+    if args.params and load_params(args.params).get("scale", "paper") != "paper":
+        return install_synthetic(names, args.root, load_params(args.params))
     for name in names:
         path = download_dataset(
             name, args.root, mirror=args.mirror, retries=args.retries,
