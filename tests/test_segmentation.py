@@ -52,6 +52,8 @@ def test_prediction_19_is_an_error_not_aliased():
     assert m.shape == (19, 20)
     assert m[0, 0] == 1 and m[18, 18] == 1
     assert m[5, 19] == 1 and m[18, 19] == 1  # "other" column, in the truth rows
+    # any prediction outside [0, 19) is "other", negative ones too
+    np.testing.assert_array_equal(confusion_matrix(truth, np.array([[0, -1, 18, 200]])), m)
     assert m[6, 0] == 0  # where fast_hist would alias (5, 19): 5 * 19 + 19 = 6 * 19 + 0
     assert m.sum() == 4
     s = scores(m)
