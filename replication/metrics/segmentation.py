@@ -1,0 +1,155 @@
+"""Segmentation scores for the FCN-score and photo -> labels tables (SPEC §4).
+
+One confusion matrix is pooled over all frames (add the per-frame matrices), then
+`scores` turns it into the paper's three numbers.
+
+The matrix has C + 1 columns: column C ("other") counts predictions that are not one
+of the C classes, e.g. the FCN's 20th output (index 19). Such a pixel is an error: it
+counts in its truth row (so in per-pixel and per-class accuracy and in the IoU
+union of its true class) but on no class's prediction column. The official code
+(scripts/eval_cityscapes/util.py, fast_hist) instead computes bincount(C * truth +
+pred): prediction 19 aliases into (truth + 1, 0), and truth 18 with prediction 19
+makes the count vector too long, which silently drops the whole frame.
+`count_official_quirks` says how often either would have happened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from cityscapesscripts.helpers.labels import labels as _LABELS
+
+from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES, PALETTE
+
+# Colours of the Cityscapes labels outside the 19 classes (ground, parking, dynamic, ...),
+# for `decode_color_labels(..., ignore_colors=VOID_COLORS)`. Colours shared with a class
+# (polegroup = pole, license plate = car) are left out: the class wins.
+VOID_COLORS = np.array(
+    sorted({l.color for l in _LABELS if not 0 <= l.trainId < NUM_CLASSES}
+           - {tuple(c) for c in PALETTE.tolist()}),
+    dtype=np.uint8,
+)
+
+
+def _flat_pair(truth, pred) -> tuple[np.ndarray, np.ndarray]:
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth shape {truth.shape} != prediction shape {pred.shape}; "
+                         "resize the prediction to the label size (never the labels down)")
+    return truth.ravel().astype(np.int64), pred.ravel().astype(np.int64)
+
+
+def confusion_matrix(truth, pred, num_classes: int = NUM_CLASSES,
+                     ignore_index: int = IGNORE) -> np.ndarray:
+    """(C, C + 1) int64 counts: rows = truth, columns = prediction, column C = "other".
+
+    Pixels whose truth is `ignore_index` are dropped; any other truth outside [0, C)
+    is an error (map label ids to train ids first).
+    """
+    C = num_classes
+    t, p = _flat_pair(truth, pred)
+    keep = t != ignore_index
+    t, p = t[keep], p[keep]
+    bad = (t < 0) | (t >= C)
+    if bad.any():
+        raise ValueError(f"truth label {t[bad][0]} is neither a class in [0, {C}) nor "
+                         f"ignore_index {ignore_index}; map label ids to train ids first")
+    p = np.where((p >= 0) & (p < C), p, C)
+    return np.bincount(t * (C + 1) + p, minlength=C * (C + 1)).reshape(C, C + 1)
+
+
+def count_official_quirks(truth, pred, num_classes: int = NUM_CLASSES,
+                          ignore_index: int = IGNORE) -> dict:
+    """What the official fast_hist would have done with this frame's predictions >= C.
+
+    `aliased_pixels` were counted in the wrong cell (truth + 1, pred - C);
+    `frame_dropped` means the frame was left out entirely (`dropped_pixels` of it).
+    """
+    C = num_classes
+    t, p = _flat_pair(truth, pred)
+    valid = (t >= 0) & (t < C)  # the official mask; ignore_index (255) lies outside it
+    t, p = t[valid], p[valid]
+    if (p < 0).any():
+        raise ValueError(f"prediction {p.min()} is negative; expected argmax indices")
+    outside = p >= C
+    dropped = bool((C * t[outside] + p[outside] >= C * C).any())
+    return {
+        "out_of_range_pixels": int(outside.sum()),
+        "aliased_pixels": 0 if dropped else int(outside.sum()),
+        "frame_dropped": dropped,
+        "dropped_pixels": int(t.size) if dropped else 0,
+    }
+
+
+def scores(matrix, absent_classes: str = "skip") -> dict:
+    """The paper's per-pixel acc, per-class acc and class IoU from one pooled matrix.
+
+    `matrix` is (C, C + 1) from `confusion_matrix` (summed over frames) or a plain
+    (C, C). per-class acc averages diag / row over classes present in the truth;
+    class IoU averages diag / (row + col - diag) over classes present in the truth
+    or the prediction. Absent classes are nan in the arrays.
+
+    absent_classes: "skip" (default) leaves absent classes out of the means, as the
+    official np.nanmean is meant to. "zero" reproduces the official arithmetic
+    exactly: its denominators carry + 1e-12, so an absent class scores 0 / 1e-12 = 0
+    (never nan) and nanmean averages it in as a zero. On the full 500-frame
+    Cityscapes val split every class is present and both give the same numbers.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] not in (m.shape[0], m.shape[0] + 1):
+        raise ValueError(f"confusion matrix shape {m.shape} is neither (C, C) nor (C, C + 1)")
+    if absent_classes not in ("skip", "zero"):
+        raise ValueError(f"absent_classes={absent_classes!r}; use 'skip' or 'zero'")
+    C = m.shape[0]
+    diag = np.diag(m[:, :C])
+    rows = m.sum(1)  # includes "other": a prediction outside the classes is an error
+    union = rows + m[:, :C].sum(0) - diag
+    with np.errstate(invalid="ignore", divide="ignore"):
+        class_acc = np.where(rows > 0, diag / rows, np.nan)
+        class_iou = np.where(union > 0, diag / union, np.nan)
+        pixel_acc = diag.sum() / m.sum() if m.sum() > 0 else np.nan
+
+    def mean(per_class):
+        if absent_classes == "zero":
+            per_class = np.nan_to_num(per_class, nan=0.0)
+        present = per_class[~np.isnan(per_class)]
+        return float(present.mean()) if present.size else float("nan")
+
+    return {
+        "per_pixel_acc": float(pixel_acc),
+        "per_class_acc": mean(class_acc),
+        "class_iou": mean(class_iou),
+        "per_class_acc_array": class_acc.tolist(),
+        "class_iou_array": class_iou.tolist(),
+        "pixels": int(m.sum()),
+        "other_pixels": int(m[:, C:].sum()),
+    }
+
+
+def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None = None,
+                        ignore_colors=None, chunk_pixels: int = 1 << 18) -> np.ndarray:
+    """Train ids (H, W) uint8 of a colour label map by nearest palette colour.
+
+    Nearest = smallest squared RGB distance, so JPEG noise decodes to the right class.
+    max_distance: pixels farther (Euclidean RGB) than this from every colour -> 255.
+    ignore_colors: extra (K, 3) colours that decode to 255 when nearest (e.g.
+    VOID_COLORS); None = the 19 class colours only (SPEC §4).
+    Works through `chunk_pixels` pixels at a time to bound memory at 1024x2048.
+    """
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"colour label image has shape {image.shape}; expected (H, W, 3) RGB")
+    extra = np.zeros((0, 3)) if ignore_colors is None else np.asarray(ignore_colors)
+    colors = np.concatenate([np.asarray(palette), extra]).astype(np.int64)
+    ids = np.concatenate([np.arange(len(palette)), np.full(len(extra), IGNORE)]).astype(np.uint8)
+    flat = image.reshape(-1, 3)
+    out = np.empty(len(flat), dtype=np.uint8)
+    for start in range(0, len(flat), chunk_pixels):
+        x = flat[start:start + chunk_pixels].astype(np.int64)
+        # |x - c|^2 = |x|^2 - 2 x.c + |c|^2, exact in integers
+        d2 = (x * x).sum(1, keepdims=True) - 2 * x @ colors.T + (colors * colors).sum(1)
+        nearest = d2.argmin(1)
+        decoded = ids[nearest]
+        if max_distance is not None:
+            decoded[d2[np.arange(len(x)), nearest] > max_distance ** 2] = IGNORE
+        out[start:start + len(x)] = decoded
+    return out.reshape(image.shape[:2])

@@ -1,0 +1,149 @@
+import io
+
+import numpy as np
+import pytest
+import sklearn.metrics
+from PIL import Image
+
+from replication.data.cityscapes_labels import PALETTE
+from replication.metrics.segmentation import (
+    VOID_COLORS, confusion_matrix, count_official_quirks, decode_color_labels, scores)
+
+# A 3-class frame counted by hand (255 = ignore):
+#   truth 0 -> predicted 0, 0, 1       row 0: [2, 1, 0]
+#   truth 1 -> predicted 1, 2          row 1: [0, 1, 1]
+#   truth 2 -> predicted 2, 2, 0, 2    row 2: [1, 0, 3]
+TRUTH = np.array([[0, 0, 0, 1, 1], [2, 2, 2, 2, 255]], dtype=np.uint8)
+PRED = np.array([[0, 0, 1, 1, 2], [2, 2, 0, 2, 1]], dtype=np.uint8)
+
+
+def test_hand_counted_matrix_drops_ignored_pixels():
+    m = confusion_matrix(TRUTH, PRED, num_classes=3)
+    assert m.dtype == np.int64
+    np.testing.assert_array_equal(m, [[2, 1, 0, 0], [0, 1, 1, 0], [1, 0, 3, 0]])
+
+
+def test_hand_computed_scores():
+    s = scores(confusion_matrix(TRUTH, PRED, num_classes=3))
+    assert s["pixels"] == 9
+    assert s["per_pixel_acc"] == pytest.approx(6 / 9)
+    # rows 3, 2, 4; columns 3, 2, 4
+    assert s["per_class_acc_array"] == pytest.approx([2 / 3, 1 / 2, 3 / 4])
+    assert s["per_class_acc"] == pytest.approx((2 / 3 + 1 / 2 + 3 / 4) / 3)
+    assert s["class_iou_array"] == pytest.approx([2 / 4, 1 / 3, 3 / 5])
+    assert s["class_iou"] == pytest.approx((2 / 4 + 1 / 3 + 3 / 5) / 3)
+
+
+def test_absent_class_skipped_or_zero_as_official_arithmetic():
+    m = np.array([[2, 1, 0], [1, 2, 0], [0, 0, 0]])  # class 2 absent from truth and prediction
+    skip, zero = scores(m), scores(m, absent_classes="zero")
+    assert np.isnan(skip["per_class_acc_array"][2]) and np.isnan(skip["class_iou_array"][2])
+    assert skip["per_class_acc"] == pytest.approx(2 / 3)
+    assert skip["class_iou"] == pytest.approx(2 / 4)
+    # official: 0 / (0 + 1e-12) = 0, averaged in by nanmean
+    assert zero["per_class_acc"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert zero["class_iou"] == pytest.approx((2 / 4 + 2 / 4 + 0) / 3)
+
+
+def test_prediction_19_is_an_error_not_aliased():
+    truth = np.array([[0, 5, 18, 18]])
+    pred = np.array([[0, 19, 18, 19]])
+    m = confusion_matrix(truth, pred)
+    assert m.shape == (19, 20)
+    assert m[0, 0] == 1 and m[18, 18] == 1
+    assert m[5, 19] == 1 and m[18, 19] == 1  # "other" column, in the truth rows
+    # any prediction outside [0, 19) is "other", negative ones too
+    np.testing.assert_array_equal(confusion_matrix(truth, np.array([[0, -1, 18, 200]])), m)
+    assert m[6, 0] == 0  # where fast_hist would alias (5, 19): 5 * 19 + 19 = 6 * 19 + 0
+    assert m.sum() == 4
+    s = scores(m)
+    assert s["per_pixel_acc"] == pytest.approx(2 / 4)
+    assert s["other_pixels"] == 2
+    # classes 0, 5, 18 present: acc 1/1, 0/1, 1/2; IoU 1/1, 0/1, 1/(2 + 1 - 1)
+    assert s["per_class_acc"] == pytest.approx(0.5)
+    assert s["class_iou"] == pytest.approx(0.5)
+
+
+def test_official_quirks_counted():
+    # truth 5 predicted 19 lands in cell 5 * 19 + 19 = 114 = (6, 0): aliased
+    q = count_official_quirks(np.array([[5, 5, 255]]), np.array([[19, 5, 19]]))
+    assert q == {"out_of_range_pixels": 1, "aliased_pixels": 1,
+                 "frame_dropped": False, "dropped_pixels": 0}
+    # truth 18 predicted 19 -> index 361 = 19 ** 2: bincount too long, frame dropped
+    q = count_official_quirks(np.array([[0, 5, 18, 18, 255]]), np.array([[0, 19, 18, 19, 19]]))
+    assert q == {"out_of_range_pixels": 2, "aliased_pixels": 0,
+                 "frame_dropped": True, "dropped_pixels": 4}
+    q = count_official_quirks(TRUTH, PRED, num_classes=3)
+    assert q["out_of_range_pixels"] == 0 and not q["frame_dropped"]
+
+
+def test_random_labels_agree_with_sklearn():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 19, size=(60, 80)).astype(np.uint8)
+    truth[rng.random(truth.shape) < 0.1] = 255
+    pred = rng.integers(0, 20, size=(60, 80)).astype(np.uint8)
+    m = confusion_matrix(truth, pred)
+    keep = truth.ravel() != 255
+    t, p = truth.ravel()[keep], pred.ravel()[keep]
+    reference = sklearn.metrics.confusion_matrix(t, p, labels=range(20))
+    np.testing.assert_array_equal(m, reference[:19, :20])
+    s = scores(m)
+    assert s["per_pixel_acc"] == pytest.approx(sklearn.metrics.accuracy_score(t, p))
+    recall = sklearn.metrics.recall_score(t, p, labels=range(19), average=None, zero_division=0)
+    assert s["per_class_acc"] == pytest.approx(recall.mean())
+    jaccard = sklearn.metrics.jaccard_score(t, p, labels=range(19), average="macro")
+    assert s["class_iou"] == pytest.approx(jaccard)
+
+
+def test_bad_inputs_give_clear_errors():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
+        confusion_matrix(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="truth label 33"):
+        confusion_matrix(np.array([0, 33]), np.array([0, 0]))
+    with pytest.raises(ValueError, match=r"\(3, 5\)"):
+        scores(np.zeros((3, 5)))
+
+
+def _block_label_image(rng, blocks=16, size=16):
+    ids = rng.integers(0, 19, size=(blocks, blocks))
+    ids[:2, :10] = np.arange(19)[:10]  # every class appears
+    ids[2, :9] = np.arange(10, 19)
+    return np.kron(ids, np.ones((size, size), dtype=np.int64)).astype(np.uint8)
+
+
+def test_decode_jpeg_colour_labels():
+    rng = np.random.default_rng(1)
+    ids = _block_label_image(rng)
+    buffer = io.BytesIO()
+    Image.fromarray(PALETTE[ids]).save(buffer, format="JPEG", quality=75)
+    noisy = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    assert (noisy != PALETTE[ids]).any()  # JPEG changed the colours
+    decoded = decode_color_labels(noisy, chunk_pixels=1000)  # chunks cut through rows
+    # pixels at least 3 px from a block edge of a different class
+    inner = np.ones_like(ids, dtype=bool)
+    for axis in (0, 1):
+        for shift in (-3, -2, -1, 1, 2, 3):
+            inner &= np.roll(ids, shift, axis=axis) == ids
+    inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
+    assert inner.mean() > 0.3
+    assert (decoded[inner] == ids[inner]).mean() >= 0.97
+
+
+def test_decode_matches_brute_force_and_max_distance():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, size=(7, 9, 3)).astype(np.uint8)
+    d2 = ((image[:, :, None, :].astype(int) - PALETTE.astype(int)) ** 2).sum(-1)
+    np.testing.assert_array_equal(decode_color_labels(image, chunk_pixels=5), d2.argmin(-1))
+    # white: the nearest class colour is terrain (152, 251, 152), 103^2 + 4^2 + 103^2 away
+    white = np.full((1, 1, 3), 255, dtype=np.uint8)
+    assert decode_color_labels(white)[0, 0] == 9
+    assert decode_color_labels(white, max_distance=145)[0, 0] == 255
+    assert decode_color_labels(white, max_distance=146)[0, 0] == 9
+
+
+def test_void_colours_decode_to_ignore():
+    ground = np.array([[[81, 0, 81]]], dtype=np.uint8)  # Cityscapes "ground", no train id
+    assert decode_color_labels(ground)[0, 0] != 255
+    assert decode_color_labels(ground, ignore_colors=VOID_COLORS)[0, 0] == 255
+    pole = np.array([[[153, 153, 153]]], dtype=np.uint8)  # shared with polegroup: pole wins
+    assert decode_color_labels(pole, ignore_colors=VOID_COLORS)[0, 0] == 5
