@@ -109,6 +109,6 @@ def test_shipped_params_resolve_for_every_experiment_and_scale():
             cfg = from_dict(ExperimentConfig, merged)
             assert cfg.name == name
             if scale == "smoke":
-                assert cfg.data.image_size == 64 and cfg.seeds == (0,)
+                assert cfg.data.image_size == 128 and cfg.seeds == (0,)
             else:
                 assert cfg.data.image_size == 256 and cfg.train.iterations is None
