@@ -19,6 +19,8 @@ COMMANDS = {
     "train": ("replication.train", "train pix2pix runs (G and D) with exact resume"),
     "generate": ("replication.generate",
                  "write G's output for every test image (paper test-time behaviour)"),
+    "status": ("replication.status",
+               "what the pipeline has produced so far (--check: fail when incomplete)"),
     "config": ("replication.config",
                "print an experiment's resolved configuration (paper settings by default)"),
 }
