@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 import yaml
+from scipy.stats import spearmanr
 
 from replication import layout
 from replication.config import ConfigError, experiment_dict, load_params
@@ -47,13 +48,13 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 VERDICT_RULE = (
     "A claim 'A beats B' on one column is judged on our mean ± sample std over seeds: "
     "**inconclusive** when either side has fewer than 2 seeds, when the two sides were "
-    "scored with different protocols, or when the intervals [mean − std, mean + std] "
+    "not all scored with one protocol, or when the intervals [mean − std, mean + std] "
     "overlap; otherwise **reproduced** if A's mean is higher, **not reproduced** if "
     "lower. A side with no numbers at all is a gap (—), not a verdict.")
 
 RECORD_COLUMNS = ["table", "label", "experiment", "column", "reference", "mean", "std", "n",
-                  "paper", "diff", "amt_percent_real", "protocol", "segmenter", "images",
-                  "scale", "gap", "note"]
+                  "paper", "diff", "amt_percent_real", "metric", "protocol", "segmenter",
+                  "images", "scale", "gap", "note"]
 
 
 class TablesError(ValueError):
@@ -164,11 +165,15 @@ class Workspace:
                 if isinstance(run, dict) and run.get("finished") is False]
 
 
-def measure(scores: dict, family: str, column: str) -> dict:
-    """Our number for one column over the seeds: mean, std, n and what produced it."""
-    values, protocols, segmenters, images, gaps = [], set(), set(), set(), []
-    for seed, metrics in sorted(scores["seeds"].items()):
-        name = next((m for m in METRIC_NAMES[family] if m in (metrics or {})), None)
+def measure(scores: dict, family: str, column: str, prefer: set[str] = frozenset()) -> dict:
+    """Our number for one column over the seeds: mean, std, n and what produced it.
+
+    Per seed the first metric of the family that is present counts (exact before
+    fallback); names in `prefer` go first (a reference row follows the table's rows)."""
+    candidates = sorted(METRIC_NAMES[family], key=lambda m: m not in prefer)  # stable
+    values, names, protocols, segmenters, images, gaps = [], set(), set(), set(), set(), []
+    for metrics in scores["seeds"].values():
+        name = next((m for m in candidates if m in (metrics or {})), None)
         result = metrics[name] if name else {}
         if name is None:
             gaps.append(f"no {' or '.join(METRIC_NAMES[family])} in scores.json")
@@ -178,12 +183,14 @@ def measure(scores: dict, family: str, column: str) -> dict:
             gaps.append(f"{name} has no number {column!r}")
         else:
             values.append(float(result[column]))
-            protocols.add(str(result.get("protocol") or name))
+            names.add(name)
+            protocols.add(f"{name} ({result['protocol']})" if result.get("protocol") else name)
             segmenters.add(str(result.get("segmenter") or ""))
             images.add(_image_count(result))
     gaps = list(dict.fromkeys(gaps))  # each reason once, in order
     partial = f"{len(scores['seeds']) - len(values)} seed(s) without a number: {'; '.join(gaps)}"
-    return {**summary_stats(values), "protocol": _joined(protocols, mixed=True),
+    return {**summary_stats(values), "metric": _joined(names, mixed=True),
+            "protocol": _joined(protocols, mixed=True),
             "segmenter": _joined(segmenters, mixed=True), "images": _joined(images),
             "gap": None if values else "; ".join(gaps) or "no seeds in scores.json",
             "note": partial if values and gaps else ""}
@@ -212,14 +219,15 @@ def _joined(texts: set[str], mixed: bool = False) -> str:
 
 
 def row_records(table_id: str, spec: dict, row: dict, workspace: Workspace,
-                reference: bool = False) -> list[dict]:
+                reference: bool = False, prefer: set[str] = frozenset()) -> list[dict]:
     scores, gap = workspace.read_scores(row["experiment"])
     notes = workspace.row_notes(row["experiment"], scores) if scores else []
     records = []
     for i, column in enumerate(spec["columns"]):
         paper = row["paper"][i] if row.get("paper") else None
-        cell = (measure(scores, spec["metric"], column) if scores
-                else {**summary_stats([]), "protocol": "", "segmenter": "", "images": "",
+        cell = (measure(scores, spec["metric"], column, prefer) if scores
+                else {**summary_stats([]), "metric": "", "protocol": "", "segmenter": "",
+                      "images": "",
                       "gap": gap, "note": ""})
         diff = cell["mean"] - paper if cell["mean"] is not None and paper is not None else None
         note = "; ".join(n for n in [*notes, cell.pop("note")] if n)
@@ -264,8 +272,10 @@ def load_results(params_path: str | Path = "params.yaml",
     for table_id, spec in tables.items():
         for row in spec["rows"]:
             records += row_records(table_id, spec, row, workspace)
-        if spec.get("reference"):
-            records += row_records(table_id, spec, spec["reference"], workspace, reference=True)
+        if spec.get("reference"):  # scored with the protocol of the table's rows if it can
+            used = {r["metric"] for r in records if r["table"] == table_id}
+            records += row_records(table_id, spec, spec["reference"], workspace,
+                                   reference=True, prefer=used)
     records = pd.DataFrame.from_records(records, columns=RECORD_COLUMNS)
     for column in ("mean", "std", "paper", "diff", "amt_percent_real"):
         records[column] = pd.to_numeric(records[column]).astype(float)
@@ -307,8 +317,8 @@ def judge(better: pd.Series, worse: pd.Series) -> tuple[str, str]:
             return f"— ({side.experiment}: {side.gap})", "missing input"
     if min(better.n, worse.n) < 2:
         return INCONCLUSIVE, f"fewer than 2 seeds (n = {better.n} vs {worse.n})"
-    if better.protocol != worse.protocol:
-        return INCONCLUSIVE, f"different protocols ({better.protocol} vs {worse.protocol})"
+    if better.protocol != worse.protocol or better.protocol.startswith("MIXED"):
+        return INCONCLUSIVE, f"not one protocol ({better.protocol} vs {worse.protocol})"
     if (better["mean"] - better["std"] <= worse["mean"] + worse["std"]
             and worse["mean"] - worse["std"] <= better["mean"] + better["std"]):
         return INCONCLUSIVE, "mean ± std intervals overlap"
@@ -335,7 +345,6 @@ def claims_frame(records: pd.DataFrame, claims: list[dict]) -> pd.DataFrame:
 
 def spearman(ours: list[float], paper: list[float]) -> tuple[float | None, str]:
     """Spearman's rho of our row means against the paper's; 'n/a' below 3 rows."""
-    from scipy.stats import spearmanr
     n = len(ours)
     if n < 3:
         return None, f"n/a (n = {n}; needs 3 rows with our numbers)"
@@ -446,7 +455,8 @@ def claims_markdown(results: Results) -> str:
                         for r in f.itertuples()],
         paper=lambda f: [f"{fmt(a)} vs {fmt(b)}" for a, b in zip(f.better_paper, f.worse_paper)],
     ) if not results.claims.empty else results.claims
-    columns = ["claim", "statement", "column", "better", "worse", "ours", "paper", "verdict", "reason"]
+    columns = ["claim", "statement", "column", "better", "worse", "ours", "paper", "verdict",
+               "reason"]
     return (f"# The paper's claims, judged on our runs ({scale_marker(results)})\n\n"
             f"{VERDICT_RULE}\n\n"
             f"{markdown(shown[columns] if not shown.empty else shown)}\n"
@@ -498,8 +508,8 @@ def _calibration(results: Results) -> str:
     part = results.records[results.records.reference]
     if part.empty or part.gap.notna().all():
         return "Not available yet: " + "; ".join(dict.fromkeys(part.gap.dropna())) + "."
-    return ", ".join(f"{r.column} {fmt(r.mean)} vs paper {fmt(r.paper)} (Δ {fmt(r.diff, '', True)})"
-                     for r in part.itertuples()) + "."
+    return ", ".join(f"{r.column} {fmt(r.mean)} vs paper {fmt(r.paper)} "
+                     f"(Δ {fmt(r.diff, signed=True)})" for r in part.itertuples()) + "."
 
 
 README_TEMPLATE = """\
@@ -507,9 +517,10 @@ README_TEMPLATE = """\
 
 Rendered by `replication tables` from `params.yaml`, `replication/paper_numbers.yaml` (the
 paper's numbers, SPEC §4-§5) and `metrics/<experiment>/scores.json` — no number in these
-files is typed by hand. {scored} of {total} experiments have scores; not scored yet:
-{missing}. Plots, loss curves and image grids: [notebooks/results.html](../notebooks/results.html)
-(source: [notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
+files is typed by hand. {scored} of {total} experiments in params.yaml have numbers; none
+yet for: {missing}. Plots, loss curves and image grids:
+[notebooks/results.html](../notebooks/results.html) (source:
+[notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
 
 {files}
 - [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv)): the paper's
@@ -520,15 +531,18 @@ files is typed by hand. {scored} of {total} experiments have scores; not scored 
 - **Ours** = mean ± sample standard deviation (n − 1) over the seeds listed in
   params.yaml; `n` = seeds that produced a number. **Δ** = ours − paper. The paper
   reports single runs and notes large run-to-run variation (SPEC §5).
-- **FCN-score (Tables 1-3)**: generated 256×256 val photos upsampled to 1024×2048,
-  segmented by the authors' FCN-8s, one confusion matrix pooled over the 500 frames
-  (SPEC §4). `fcn_score_exact` scores against the original `gtFine` labelIds;
-  `fcn_score_fallback` decodes labels from the colour label images by nearest palette
-  colour — every row names the protocol and segmenter that produced it, and rows mixing
-  protocols are marked MIXED.
+- **FCN-score (Tables 1-3)**, one confusion matrix pooled over all val frames (SPEC §4).
+  `fcn_score_exact` is the paper's protocol: the authors' FCN-8s, the original `gtFine`
+  labelIds at 1024×2048, each generated photo upsampled to that size. Without those
+  inputs the scorer uses `fcn_score_fallback`: a segmenter of our own and labels decoded
+  from the colour label images by nearest palette colour — its numbers are comparable
+  only with each other and with the ground-truth row scored the same way, not with the
+  paper's values. Every row names the protocol and segmenter that produced it (rows
+  mixing protocols are marked MIXED), and the number of frames.
 - **Segmenter calibration**: the ground-truth row of Table 1 scores the real val photos
   with the same protocol; its difference from the paper's ground-truth row measures how
-  far our segmenter and protocol are from the authors', independent of any generator.
+  far our segmenter and protocol are from the authors', independent of any generator
+  (read a method row's Δ against the ground-truth row's Δ, not against zero).
   Ours: {calibration}
 - **Table 6 (photo → labels)**: generated label maps decoded to the nearest Cityscapes
   label colour, same confusion-matrix scores.
@@ -554,9 +568,11 @@ values per table and column; "n/a" with fewer than 3 rows.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml",
-                        help="params file: the experiment grid and its scale (default: params.yaml)")
+                        help="params file: the experiment grid and its scale "
+                             "(default: params.yaml)")
     parser.add_argument("--metrics", default=str(layout.METRICS),
-                        help="folder holding <experiment>/scores.json and train.json (default: metrics)")
+                        help="folder holding <experiment>/scores.json and train.json "
+                             "(default: metrics)")
     parser.add_argument("--paper-numbers", default=str(PAPER_NUMBERS),
                         help="YAML file with the paper's tables and claims (default: the packaged "
                              "replication/paper_numbers.yaml)")
@@ -569,7 +585,7 @@ def run(args: argparse.Namespace) -> int:
     write_tables(results, args.out)
     verdicts = results.claims.verdict.map(lambda v: v if not v.startswith("—") else "gap")
     counts = ", ".join(f"{n} {v}" for v, n in verdicts.value_counts().items())
-    scored = results.records[results.records.gap.isna()].experiment.nunique()
+    scored = len(set(results.records[results.records.gap.isna()].experiment) - {GROUND_TRUTH})
     print(f"{len(results.tables)} tables -> {args.out} "
           f"({scale_marker(results)}); "
           f"{scored} experiments with numbers; claims: {counts or 'none'}")
@@ -577,6 +593,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --- notebook helpers: highlighted tables, bar charts, loss curves, image grids ------------
+# matplotlib is imported inside the plotting helpers: `replication tables` needs none of it.
 
 # the series replication/train.py logs with DVCLive (plots/metrics/train/<name>.tsv)
 LOSS_SERIES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake", "lr")
@@ -781,7 +798,8 @@ def add_notebook_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebook", default="notebooks/results.ipynb",
                         help="the notebook to execute (default: notebooks/results.ipynb)")
     parser.add_argument("--executed", default="notebooks/results.executed.ipynb",
-                        help="where the executed notebook goes (default: notebooks/results.executed.ipynb)")
+                        help="where the executed notebook goes "
+                             "(default: notebooks/results.executed.ipynb)")
     parser.add_argument("--html", default="notebooks/results.html",
                         help="where its HTML rendering goes (default: notebooks/results.html)")
     parser.add_argument("--timeout", type=int, default=600,
