@@ -442,10 +442,11 @@ def markdown(frame: pd.DataFrame) -> str:
 def table_markdown(results: Results, table_id: str) -> str:
     part = results.records[results.records.table == table_id]
     protocols = "; ".join(dict.fromkeys(p for p in part.protocol if p)) or "— (no numbers yet)"
+    diff = "Δ = ours − paper. " if part.paper.notna().any() else ""
     return (f"# {table_title(results, table_id)}\n\n"
-            "Ours: mean ± sample std over seeds (n = seeds with a number); "
-            "Δ = ours − paper. Produced from metrics/<experiment>/scores.json by "
-            "`replication tables`; see README.md.\n\n"
+            f"Ours: mean ± sample std over seeds (n = seeds with a number). {diff}"
+            "Produced from metrics/<experiment>/scores.json by `replication tables`; "
+            "see README.md.\n\n"
             f"Protocols in this table: {protocols}\n\n{markdown(wide_table(results, table_id))}")
 
 
