@@ -1,0 +1,274 @@
+"""Tables rendered from hand-made metrics files: values, verdicts, gaps, scale marker, Spearman.
+
+Every expected number below is computed by hand from the numbers the test writes, or
+taken from the paper (SPEC §4-§5); none comes from the code under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from replication import tables
+from replication.config import ConfigError
+
+EXACT = "exact: gtFine labelIds, photos upsampled to 1024x2048"
+SEGMENTER = "fcn-8s-cityscapes.caffemodel sha256:1234abcd"
+FID_REASON = "Inception weights not found: put pt_inception-2015-12-05-6726825d.pth in $TORCH_HOME"
+
+PARAMS = {
+    "scale": "paper",
+    "scales": {"paper": {}, "smoke": {"seeds": [0]}},
+    "datasets": ["cityscapes", "maps"],
+    "defaults": {"seeds": [0, 1]},
+    "experiments": {
+        "cityscapes-l1": {"data": {"dataset": "cityscapes"}, "loss": {"gan": "none"}},
+        "cityscapes-gan": {"data": {"dataset": "cityscapes"},
+                           "loss": {"gan": "unconditional", "l1_weight": 0}},
+        "cityscapes-cgan": {"data": {"dataset": "cityscapes"}, "loss": {"l1_weight": 0}},
+        "cityscapes-l1-cgan": {"data": {"dataset": "cityscapes"}},
+        "cityscapes-photo2labels-l1": {"data": {"dataset": "cityscapes", "direction": "AtoB"}},
+        "cityscapes-photo2labels-cgan": {"data": {"dataset": "cityscapes", "direction": "AtoB"}},
+        "maps-photo2map-l1": {"data": {"dataset": "maps", "direction": "AtoB"}},
+    },
+}
+
+# (per_pixel_acc, per_class_acc, class_iou) per seed
+FCN = {
+    "cityscapes-l1": [(0.30, 0.20, 0.14), (0.34, 0.22, 0.16)],
+    "cityscapes-cgan": [(0.33, 0.15, 0.09), (0.37, 0.17, 0.11)],
+    "cityscapes-l1-cgan": [(0.60, 0.10, 0.19), (0.64, 0.12, 0.21)],
+    "ground-truth": [(0.75, 0.25, 0.20)],
+}
+LABELS = {
+    "cityscapes-photo2labels-l1": [(0.80, 0.40, 0.30)],  # one seed of the two in params
+    "cityscapes-photo2labels-cgan": [(0.70, 0.30, 0.20), (0.72, 0.32, 0.22)],
+}
+
+
+def scores_file(metric: str, per_seed: list[dict], scale: str = "paper") -> dict:
+    return {"experiment": "x", "scale": scale,
+            "task": {"dataset": "cityscapes", "direction": "BtoA", "split": "val", "images": 500},
+            "seeds": {f"seed-{k}": {metric: values} for k, values in enumerate(per_seed)},
+            "summary": {}, "timing": {}}
+
+
+def segmentation_dict(pp, pc, iou, protocol=EXACT) -> dict:
+    return {"per_pixel_acc": pp, "per_class_acc": pc, "class_iou": iou,
+            "protocol": protocol, "segmenter": SEGMENTER, "frames": 500}
+
+
+def write_workspace(root: Path, scale: str = "paper") -> Path:
+    params = {**PARAMS, "scale": scale}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    metrics = root / "metrics"
+    for name, seeds in FCN.items():
+        write(metrics / name / "scores.json", scores_file(
+            "fcn_score_exact", [segmentation_dict(*s) for s in seeds], scale))
+    for name, seeds in LABELS.items():
+        write(metrics / name / "scores.json", scores_file(
+            "labels_score", [segmentation_dict(*s, protocol="nearest label colour") for s in seeds],
+            scale))
+    unavailable = {"available": False, "reason": FID_REASON, "n_generated": 30, "n_real": 30}
+    write(metrics / "maps-photo2map-l1" / "scores.json",
+          scores_file("fid_kid", [unavailable, unavailable], scale))
+    write(metrics / "cityscapes-l1-cgan" / "train.json", {
+        "seed-0": {"step": 100, "total_steps": 100, "finished": True},
+        "seed-1": {"step": 50, "total_steps": 100, "finished": False}})
+    return root
+
+
+def write(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def render(root: Path) -> Path:
+    parser = argparse.ArgumentParser()
+    tables.add_arguments(parser)
+    args = parser.parse_args(["--params", str(root / "params.yaml"),
+                              "--metrics", str(root / "metrics"), "--out", str(root / "tables")])
+    assert tables.run(args) == 0
+    return root / "tables"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    return render(write_workspace(tmp_path_factory.mktemp("ws")))
+
+
+def csv_row(out: Path, table: str, label: str) -> pd.Series:
+    frame = pd.read_csv(out / f"{table}.csv", keep_default_na=False, na_values=[""])
+    return frame[frame.Row == label].iloc[0]
+
+
+def md_row(out: Path, table: str, label: str) -> str:
+    """The Markdown line of one row, cells stripped of their padding: 'a | b | c'."""
+    (line,) = [l for l in (out / f"{table}.md").read_text().splitlines()
+               if l.startswith(f"| {label} ")]
+    return " | ".join(cell.strip() for cell in line.strip("|").split(" | "))
+
+
+def verdict(out: Path, claim: str, column: str) -> pd.Series:
+    frame = pd.read_csv(out / "claims.csv", keep_default_na=False)
+    return frame[(frame.claim == claim) & (frame.column == column)].iloc[0]
+
+
+def test_mean_std_and_difference_by_hand(rendered):
+    row = csv_row(rendered, "table1", "L1")
+    # seeds 0.30 and 0.34: mean 0.32, sample std sqrt(2 * 0.02^2 / 1); paper 0.42 (SPEC §5)
+    assert row.per_pixel_acc_mean == pytest.approx(0.32)
+    assert row.per_pixel_acc_std == pytest.approx(math.sqrt(0.0008))
+    assert row.per_pixel_acc_n == 2
+    assert row.per_pixel_acc_paper == pytest.approx(0.42)
+    assert row.per_pixel_acc_diff == pytest.approx(-0.10)
+    assert row.Protocol == f"fcn_score_exact ({EXACT})"
+    assert row.Segmenter == SEGMENTER and row.Images == "500 frames"
+    assert "0.320 ± 0.028 (n=2) | 0.420 | -0.100" in md_row(rendered, "table1", "L1")
+
+
+def test_ground_truth_row_calibrates_the_segmenter(rendered):
+    row = csv_row(rendered, "table1", "Ground truth")
+    # one "seed" of real photos: 0.75 vs the paper's 0.80; no std from one value
+    assert row.per_pixel_acc_mean == pytest.approx(0.75)
+    assert row.per_pixel_acc_diff == pytest.approx(-0.05)
+    assert pd.isna(row.per_pixel_acc_std) and row.per_pixel_acc_n == 1
+    assert "0.750 (n=1)" in md_row(rendered, "table1", "Ground truth")
+    assert "per_pixel_acc 0.750 vs paper 0.800" in (rendered / "README.md").read_text()
+
+
+def test_verdicts(rendered):
+    # per-pixel: L1+cGAN [0.5917, 0.6483] vs L1 [0.2917, 0.3483]: separate, higher
+    assert verdict(rendered, "l1cgan-beats-l1", "per_pixel_acc").verdict == "reproduced"
+    # per-class: L1+cGAN 0.11 ± 0.014 vs L1 0.21 ± 0.014: separate, lower
+    assert verdict(rendered, "l1cgan-beats-l1", "per_class_acc").verdict == "not reproduced"
+    # per-pixel: cGAN [0.3217, 0.3783] overlaps L1 [0.2917, 0.3483]
+    row = verdict(rendered, "cgan-beats-l1", "per_pixel_acc")
+    assert row.verdict == "inconclusive" and "overlap" in row.reason
+    # photo -> labels: L1 has one seed
+    row = verdict(rendered, "photo2labels-l1-beats-cgan", "per_pixel_acc")
+    assert row.verdict == "inconclusive" and "fewer than 2 seeds" in row.reason
+    rule = (rendered / "claims.md").read_text()
+    assert "fewer than 2 seeds" in rule and "intervals [mean − std, mean + std] overlap" in rule
+
+
+def test_missing_experiment_is_a_marked_gap(rendered):
+    line = md_row(rendered, "table1", "GAN")
+    assert "— (not run: " in line and "cityscapes-gan/scores.json missing)" in line
+    row = verdict(rendered, "cgan-beats-gan", "class_iou")
+    assert row.verdict.startswith("— (cityscapes-gan: not run")
+    # an experiment params.yaml does not list at all (Table 3 rows) is marked too
+    assert "— (not in params.yaml experiments)" in md_row(rendered, "table3", "1×1")
+
+
+def test_fid_unavailable_shows_its_reason(rendered):
+    for table, label in (("table4", "L1, photo → map"), ("fid_kid_maps", "maps-photo2map-l1")):
+        assert f"— (fid_kid unavailable: {FID_REASON})" in md_row(rendered, table, label)
+    assert csv_row(rendered, "table4", "L1, photo → map")["paper: % Turkers labelled real"] == 2.8
+
+
+def test_seed_count_and_unfinished_training_are_noted(rendered):
+    assert "1 of 2 seeds scored" in md_row(rendered, "table6", "L1")
+    assert "seed-1 training unfinished (step 50/100)" in md_row(rendered, "table1", "L1+cGAN")
+
+
+def test_spearman_by_hand(rendered):
+    frame = pd.read_csv(rendered / "spearman.csv", keep_default_na=False)
+    iou = frame[(frame.table == "table1") & (frame.column == "class_iou")].iloc[0]
+    # ours L1 0.15, cGAN 0.10, L1+cGAN 0.20 -> ranks 2, 1, 3; paper 0.11, 0.16, 0.17 -> 1, 2, 3
+    # rho = 1 - 6 * (1 + 1 + 0) / (3 * (3^2 - 1)) = 0.5
+    assert iou.n == 3 and float(iou.spearman_rho) == pytest.approx(0.5)
+    two_rows = frame[(frame.table == "table6") & (frame.column == "per_pixel_acc")].iloc[0]
+    assert two_rows.spearman.startswith("n/a") and two_rows.spearman_rho == ""
+
+
+def test_scale_marker_in_every_title(rendered, tmp_path):
+    assert "(paper scale)" in (rendered / "table1.md").read_text().splitlines()[0]
+    smoke = render(write_workspace(tmp_path, scale="smoke"))
+    for name in ("table1.md", "table3.md", "fid_kid_maps.md", "claims.md"):
+        title = (smoke / name).read_text().splitlines()[0]
+        assert "SMOKE scale — synthetic data, not a paper result" in title, name
+
+
+def test_stale_smoke_scores_under_paper_params_are_flagged(tmp_path):
+    root = write_workspace(tmp_path)
+    write(root / "metrics" / "cityscapes-l1" / "scores.json", scores_file(
+        "fcn_score_exact", [segmentation_dict(*s) for s in FCN["cityscapes-l1"]], "smoke"))
+    out = render(root)
+    assert "SMOKE scale" in (out / "table1.md").read_text().splitlines()[0]
+    assert "scored at smoke scale but params.yaml says paper" in md_row(out, "table1", "L1")
+
+
+def test_mixed_protocols_are_marked_and_not_judged(tmp_path):
+    root = write_workspace(tmp_path)
+    (a, b) = FCN["cityscapes-l1"]
+    scores = scores_file("fcn_score_exact", [segmentation_dict(*a), segmentation_dict(*b)])
+    scores["seeds"]["seed-1"] = {"fcn_score_fallback": segmentation_dict(*b, protocol="fallback")}
+    write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
+    out = render(root)
+    assert csv_row(out, "table1", "L1").Protocol == (
+        f"MIXED: fcn_score_exact ({EXACT}) + fcn_score_fallback (fallback)")
+    row = verdict(out, "l1cgan-beats-l1", "per_pixel_acc")
+    assert row.verdict == "inconclusive" and "not one protocol" in row.reason
+
+
+def test_output_folder_is_replaced_whole(tmp_path):
+    root = write_workspace(tmp_path)
+    (root / "tables").mkdir()
+    (root / "tables" / "stale.md").write_text("old")
+    out = render(root)
+    assert not (out / "stale.md").exists()
+    expected = {"table1", "table2", "table3", "table4", "table6", "color", "fid_kid_cityscapes",
+                "fid_kid_maps"}
+    assert {p.stem for p in out.glob("*.csv")} == expected | {"claims", "spearman"}
+    assert "../notebooks/results.html" in (out / "README.md").read_text()
+
+
+def test_paper_numbers_match_the_paper():
+    paper = tables.load_paper_numbers()["tables"]
+    rows = {(t, r["label"]): r for t, s in paper.items() for r in tables.table_rows(s)}
+    # spot checks against SPEC §4-§5
+    assert rows["table1", "Ground truth"]["paper"] == [0.80, 0.26, 0.21]
+    assert rows["table2", "Encoder-decoder (L1+cGAN)"]["paper"] == [0.29, 0.09, 0.05]
+    assert rows["table3", "286×286"]["paper"] == [0.42, 0.16, 0.11]
+    assert rows["table6", "cGAN"]["paper"] == [0.74, 0.28, 0.22]
+    assert rows["color", "PixelGAN"]["paper"] == [0.83, 0.68, 0.78]
+    assert rows["table4", "L1+cGAN, map → photo"]["amt_percent_real"] == 18.9
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    for (table, label), row in rows.items():
+        assert row["experiment"] in {*params["experiments"], "ground-truth"}, (table, label)
+
+
+def test_a_claim_the_paper_numbers_contradict_is_rejected(tmp_path):
+    paper = yaml.safe_load(tables.PAPER_NUMBERS.read_text())
+    paper["claims"] = [{"id": "bad", "statement": "s", "table": "table3", "better": "1×1",
+                        "worse": "70×70", "columns": ["class_iou"]}]
+    path = tmp_path / "paper.yaml"
+    path.write_text(yaml.safe_dump(paper, allow_unicode=True))
+    with pytest.raises(tables.TablesError, match="do not show 1×1 > 70×70") as info:
+        tables.load_paper_numbers(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_params_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="nowhere.yaml: params file not found"):
+        tables.load_results(tmp_path / "nowhere.yaml", tmp_path)
+
+
+def test_ground_truth_row_follows_the_protocol_of_the_method_rows(tmp_path):
+    root = write_workspace(tmp_path)
+    for name, seeds in FCN.items():  # every run scored with the fallback protocol only ...
+        fallback = [segmentation_dict(*s, protocol="fallback") for s in seeds]
+        write(root / "metrics" / name / "scores.json", scores_file("fcn_score_fallback", fallback))
+    gt = scores_file("fcn_score_fallback", [segmentation_dict(0.5, 0.2, 0.1, protocol="fallback")])
+    gt["seeds"]["seed-0"]["fcn_score_exact"] = segmentation_dict(0.75, 0.25, 0.2)  # ... GT both
+    write(root / "metrics" / "ground-truth" / "scores.json", gt)
+    row = csv_row(render(root), "table1", "Ground truth")
+    assert row.per_pixel_acc_mean == pytest.approx(0.5)
+    assert row.Protocol == "fcn_score_fallback (fallback)"
