@@ -19,11 +19,19 @@ COMMANDS = {
     "train": ("replication.train", "train pix2pix runs (G and D) with exact resume"),
     "generate": ("replication.generate",
                  "write G's output for every test image (paper test-time behaviour)"),
+    "tables": ("replication.tables",
+               "render the results tables, claims and README from the metrics files"),
+    "notebook": ("replication.tables",
+                 "execute notebooks/results.ipynb (papermill) and render it to HTML"),
     "status": ("replication.status",
                "what the pipeline has produced so far (--check: fail when incomplete)"),
     "config": ("replication.config",
                "print an experiment's resolved configuration (paper settings by default)"),
 }
+
+
+# commands whose module exposes other names than add_arguments / run
+ENTRY_POINTS = {"notebook": ("add_notebook_arguments", "run_notebook")}
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -47,9 +55,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             mod = importlib.import_module(module)
+            add, run = ENTRY_POINTS.get(name, ("add_arguments", "run"))
             sub_parser.description = mod.__doc__
-            mod.add_arguments(sub_parser)
-            sub_parser.set_defaults(_run=mod.run)
+            getattr(mod, add)(sub_parser)
+            sub_parser.set_defaults(_run=getattr(mod, run))
     return parser
 
 
