@@ -219,6 +219,25 @@ def test_missing_fid_weights_give_a_reason_not_a_crash(tmp_path, monkeypatch):
     assert "missing.pth" in result["reason"] and "scoring.inception_weights" in result["reason"]
 
 
+def test_fid_kid_with_features_reads_each_folder_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_val_pairs(tmp_path, count=3)
+    with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:
+        real = session.real_dir()  # labels -> photo: the targets are the A halves
+        calls = []
+
+        def mean_colour(files):  # a stand-in feature extractor: (N, 3) mean RGB
+            calls.append(len(files))
+            return np.stack([np.asarray(Image.open(f), float).mean((0, 1)) for f in files])
+
+        session.models["inception"] = (mean_colour, {"weights": "stand-in"})
+        same = METRICS["fid_kid"](session, real)
+        again = METRICS["fid_kid"](session, real)
+    assert same["available"] is True and same["weights"] == "stand-in"
+    assert same["fid"] == pytest.approx(0.0, abs=1e-6)  # a set against itself
+    assert again["fid"] == same["fid"] and calls == [3]  # features computed once
+
+
 # --- scores.json -------------------------------------------------------------------------
 
 def write_params(root, experiments, scoring=None):

@@ -180,6 +180,7 @@ class Session:
         self.size = cfg.data.image_size
         self.models = dict(models or {})
         self._truth = None
+        self._features: dict[tuple, np.ndarray] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="replication-real-")
         self._real_dir = None
 
@@ -233,6 +234,13 @@ class Session:
                 raise ValueError(f"{path} is {image.shape[1]}x{image.shape[0]} but the "
                                  f"experiment's image size is {self.size}; regenerate it")
         return np.stack(images)
+
+    def features(self, extract: Callable, files: list[Path]) -> np.ndarray:
+        """extract(files), once per list: the real images' features serve every seed."""
+        key = tuple(map(str, files))
+        if key not in self._features:  # 8 MB per 500 images
+            self._features[key] = extract(files)
+        return self._features[key]
 
     def model(self, key: str, load: Callable[[], tuple]) -> tuple:
         if key not in self.models:
@@ -405,21 +413,13 @@ def labels_score(session: Session, folder: Path) -> dict:
 # --- image statistics ------------------------------------------------------------------
 
 def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, dict]:
-    """pool3 features of a list of files, each list computed once per session."""
+    """(files -> (N, 2048) pool3 features, what produced them)."""
     path = inception_weights_path(scoring)
     model = fid.load_inception(path, device)
     sha = fid.weights_sha256(path)
-    cache: dict[tuple, np.ndarray] = {}  # 8 MB per 500 images; real ones serve every seed
-
-    def features(files) -> np.ndarray:
-        key = tuple(map(str, files))
-        if key not in cache:
-            cache[key] = fid.image_features(model, files, device=device)
-        return cache[key]
-
-    return features, {"feature_extractor": fid.FEATURE_EXTRACTOR, "weights": str(path),
-                      "weights_sha256": sha,
-                      "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}
+    return (lambda files: fid.image_features(model, files, device=device)), {
+        "feature_extractor": fid.FEATURE_EXTRACTOR, "weights": str(path), "weights_sha256": sha,
+        "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}
 
 
 def inception_weights_path(scoring: ScoringConfig) -> Path:
@@ -441,7 +441,8 @@ def fid_kid(session: Session, folder: Path) -> dict:
     except fid.WeightsUnavailable as err:
         return {"protocol": "fid_kid", "available": False, "reason": str(err),
                 "n_generated": len(session.names), "n_real": len(session.names)}
-    result = fid.fid_kid(folder, session.real_dir(), feature_fn=features,
+    result = fid.fid_kid(folder, session.real_dir(),
+                         feature_fn=lambda files: session.features(features, files),
                          kid_subsets=session.scoring.kid_subsets,
                          kid_subset_size=session.scoring.kid_subset_size)
     return {"protocol": "fid_kid", "available": True, **result, **info,
