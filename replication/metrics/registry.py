@@ -133,8 +133,8 @@ def missing_exact_inputs(cfg: ExperimentConfig, scoring: ScoringConfig) -> str |
     if not (root / VAL_FRAMES).is_file() or not (root / "gtFine" / "val").is_dir():
         return (f"no {root / VAL_FRAMES} + {root / 'gtFine/val'} (build Cityscapes from the "
                 "official zips)")
-    if test_split(cfg) != "val":
-        return f"the test split is {test_split(cfg)!r}; the labelIds are those of 'val'"
+    if scored_split(cfg) != "val":
+        return f"the test split is {scored_split(cfg)!r}; the labelIds are those of 'val'"
     return None
 
 
@@ -157,7 +157,7 @@ def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
     return ["fid_kid"]
 
 
-def test_split(cfg: ExperimentConfig) -> str:
+def scored_split(cfg: ExperimentConfig) -> str:
     return cfg.generate.split or cfg.data.test_split  # as generate.py chooses it
 
 
@@ -175,7 +175,7 @@ class Session:
                  models: dict | None = None):
         self.cfg, self.scoring = cfg, scoring
         self.device = resolve_device(scoring.device)
-        self.split = test_split(cfg)
+        self.split = scored_split(cfg)
         self.pairs = TestPairs(cfg.data, self.split)
         self.size = cfg.data.image_size
         self.models = dict(models or {})
