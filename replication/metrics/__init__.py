@@ -1,0 +1,2 @@
+"""Scoring (SPEC §4): metrics by protocol name in registry.METRICS, the `score` stage in
+score.py, the fallback segmenter and ground-truth rows in segmenter.py."""

@@ -1,0 +1,210 @@
+"""`replication segmenter`: the fallback FCN-score segmenter and the ground-truth rows.
+
+The exact FCN score needs the authors' Caffe FCN-8s (SPEC §4), which not everyone can
+get. The fallback trains an FCN-8s (fcn.FCN8s: the same layers, narrower widths from
+params `scoring.segmenter`) on the Cityscapes training pairs at the experiments' image
+size: the photo half in, the label half decoded by nearest palette colour as the target
+(void colours ignored), cross-entropy. It starts from random weights: the authors'
+network started from ImageNet VGG16, which cannot be fetched offline. Its numbers are
+therefore on their own scale: compare generated images with the ground-truth row it
+writes, never with the paper's numbers.
+
+Writes (the `segmenter` stage, dvc.yaml):
+    runs/segmenter/fallback.pt           fcn.save_converted format (fcn.load_converted)
+    runs/segmenter/fallback.json         training record and its scores on real val photos
+    runs/segmenter/fcn8s-cityscapes.pt   the authors' caffemodel converted once, if present
+    metrics/ground-truth/scores.json     the "ground truth" rows (real val photos scored),
+                                         in the shape of every scores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from replication import layout
+from replication.config import (ConfigError, ExperimentConfig, deep_merge, from_dict,
+                                dataset_settings, load_params, scale_profile)
+from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
+from replication.data.paired import PairFolder, split_folder
+from replication.fileio import write_json
+from replication.metrics import fcn, fid
+from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBACK_WEIGHTS,
+                                          ScoringConfig, SegmenterConfig, Session, fp32_exact,
+                                          load_scoring, missing_exact_inputs)
+from replication.metrics.score import score_folders
+from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
+from replication.train import TrainingDiverged, resolve_device
+
+GROUND_TRUTH = "ground-truth"  # the experiment name of the real-photo rows
+
+
+def cityscapes_config(params: dict) -> ExperimentConfig:
+    """Cityscapes labels -> photo with the global defaults and the scale profile applied:
+    the image size and data root the Cityscapes experiments are trained at."""
+    merged = deep_merge(dataset_settings("cityscapes"), params.get("defaults") or {})
+    merged = deep_merge(merged, scale_profile(params))
+    merged = deep_merge(merged, {"name": GROUND_TRUTH,
+                                 "data": {"dataset": "cityscapes", "direction": "BtoA"}})
+    return from_dict(ExperimentConfig, merged)
+
+
+# --- the network -----------------------------------------------------------------------
+
+def build_fallback(seg: SegmenterConfig) -> fcn.FCN8s:
+    """FCN-8s with 19 outputs (no 20th "other" output), initialised for training from
+    scratch: He-normal convolutions (no BatchNorm in FCN-8s), class scoring layers zeroed
+    and upsampling deconvolutions set to bilinear interpolation (both as the FCN paper)."""
+    model = fcn.FCN8s(seg.widths, seg.fc_width, num_outputs=NUM_CLASSES)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.ConvTranspose2d):
+            module.weight.data.copy_(bilinear_kernel(module.weight.shape))
+    for name in ("score_fr", "score_pool4", "score_pool3"):
+        nn.init.zeros_(getattr(model, name).weight)
+        nn.init.zeros_(getattr(model, name).bias)
+    return model
+
+
+def bilinear_kernel(shape: torch.Size) -> torch.Tensor:
+    """(C, C, k, k) weights that upsample each channel bilinearly (stride k // 2)."""
+    channels, _, k, _ = shape
+    factor = (k + 1) // 2
+    centre = factor - 1 if k % 2 else factor - 0.5
+    taps = 1 - (torch.arange(k, dtype=torch.float32) - centre).abs() / factor
+    weight = torch.zeros(shape)
+    weight[range(channels), range(channels)] = taps[:, None] * taps[None, :]
+    return weight
+
+
+# --- data ------------------------------------------------------------------------------
+
+def training_set(cfg: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(photos (N, 3, S, S) uint8, train ids (N, S, S) uint8) of the training pairs:
+    labels = the colour half decoded by nearest palette colour, void colours -> 255."""
+    folder = PairFolder(split_folder(cfg.data, cfg.data.train_split), cfg.data.image_size,
+                        cfg.data)
+    pairs = folder.batch(torch.arange(len(folder)))
+    colours = pairs[:, 3:].permute(0, 2, 3, 1).numpy()
+    with ThreadPoolExecutor(4) as pool:
+        labels = list(pool.map(lambda c: decode_color_labels(c, ignore_colors=VOID_COLORS),
+                               colours))
+    return pairs[:, :3].contiguous(), torch.from_numpy(np.stack(labels))
+
+
+# --- training --------------------------------------------------------------------------
+
+def train_fallback(photos: torch.Tensor, labels: torch.Tensor, seg: SegmenterConfig,
+                   device: torch.device) -> tuple[fcn.FCN8s, dict]:
+    """Adam on cross-entropy (ignore 255) over random batches; seeded by seg.seed."""
+    torch.manual_seed(seg.seed)
+    model = build_fallback(seg).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=seg.lr)
+    draws = torch.Generator().manual_seed(seg.seed)
+    curve, window, began = [], [], time.perf_counter()
+    for step in range(1, seg.iterations + 1):
+        x, y = _batch(photos, labels, seg, draws)
+        loss = F.cross_entropy(model(x.to(device).float()), y.to(device).long(),
+                               ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        window.append(loss.item())
+        if not math.isfinite(window[-1]):
+            raise TrainingDiverged(f"segmenter step {step}: loss is {window[-1]}; lower "
+                                   "scoring.segmenter.lr")
+        if step % seg.log_every == 0 or step == seg.iterations:
+            curve.append([step, float(np.mean(window))])
+            print(f"segmenter step {step}/{seg.iterations}: loss {curve[-1][1]:.4f}", flush=True)
+            window = []
+    seconds = time.perf_counter() - began
+    return model.eval(), {"iterations": seg.iterations, "seconds": round(seconds, 2),
+                          "loss_curve": curve}
+
+
+def _batch(photos, labels, seg: SegmenterConfig, draws: torch.Generator):
+    index = torch.randint(len(photos), (seg.batch_size,), generator=draws)
+    x, y = photos[index], labels[index]  # copies: flipping them leaves the data alone
+    if seg.flip:
+        flip = torch.rand(seg.batch_size, generator=draws) < 0.5
+        x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
+    return x, y
+
+
+# --- the stage -------------------------------------------------------------------------
+
+def convert_caffemodel(scoring: ScoringConfig) -> bool:
+    """The authors' caffemodel -> runs/segmenter/fcn8s-cityscapes.pt, when it exists."""
+    if not Path(scoring.fcn_caffemodel).is_file():
+        return False
+    fcn.save_converted(fcn.fcn8s_from_caffemodel(scoring.fcn_caffemodel), CONVERTED_FCN)
+    print(f"converted {scoring.fcn_caffemodel} -> {CONVERTED_FCN}")
+    return True
+
+
+def run_stage(params: dict) -> dict:
+    """Train and save the fallback, convert the caffemodel, write the ground-truth rows."""
+    scoring, cfg = load_scoring(params), cityscapes_config(params)
+    device = resolve_device(scoring.device)
+    convert_caffemodel(scoring)
+    with fp32_exact():
+        model, record = train_fallback(*training_set(cfg), scoring.segmenter, device)
+    fcn.save_converted(model, FALLBACK_WEIGHTS)
+    scores = score_real_photos(cfg, scoring, params.get("scale", "paper"), model)
+    fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]
+    write_json(FALLBACK_REPORT, {
+        **{k: fallback[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou")},
+        "image_size": cfg.data.image_size, "evaluated_on": f"real {scores['task']['split']} photos",
+        "widths": list(scoring.segmenter.widths), "fc_width": scoring.segmenter.fc_width,
+        "device": str(device), **record,
+        "init": "random (He-normal; score layers zero; deconvolutions bilinear)"})
+    write_json(layout.score_metrics(GROUND_TRUTH), scores)
+    return scores
+
+
+def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
+                      model: nn.Module) -> dict:
+    """scores.json of the real val photos (A halves at the image size) as if generated:
+    the fallback's calibration and, with the exact inputs, the paper's ground-truth row."""
+    names = ["fcn_score_fallback"]
+    if missing_exact_inputs(cfg, scoring) is None:
+        names.insert(0, "fcn_score_exact")
+    models = {"fcn_score_fallback": (model, {
+        "segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
+        "segmenter_weights": str(FALLBACK_WEIGHTS),
+        "segmenter_sha256": fid.weights_sha256(FALLBACK_WEIGHTS)})}
+    with fp32_exact(), Session(cfg, scoring, models) as session:
+        photos = session.real_dir()  # labels -> photo: the targets are the real photos
+        return score_folders(session, scale, {f"seed-{scoring.segmenter.seed}": photos}, names)
+
+
+# --- command line ----------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file with the `scoring` section (default: params.yaml)")
+    parser.add_argument("--device", help="overrides scoring.device: auto | cpu | cuda | cuda:N")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    if args.device:
+        params = deep_merge(params, {"scoring": {"device": args.device}})
+    if GROUND_TRUTH in (params.get("experiments") or {}):
+        raise ConfigError(f"experiment name {GROUND_TRUTH!r} is reserved for the real-photo "
+                          "rows that `replication segmenter` writes; rename the experiment")
+    scores = run_stage(params)
+    summary = scores["summary"]
+    print("ground truth: " + ", ".join(f"{k} {v['mean']:.3f}" for k, v in summary.items()
+                                       if k.endswith(("per_pixel_acc", "class_iou"))))
+    return 0
