@@ -8,6 +8,9 @@ dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
     generated/<experiment>/seed-<k>/      generate@<experiment> one PNG per test image
     metrics/<experiment>/train.json       train@<experiment>   small, kept in git
     metrics/<experiment>/scores.json      score@<experiment>   small, kept in git
+    runs/segmenter/                       segmenter            FCN-score segmenters
+    metrics/ground-truth/scores.json      segmenter            real photos scored
+    data/manual_inputs.json               inputs               what datasets/ holds (hashes)
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ RUNS = Path("runs")
 LOGS = Path("logs")
 GENERATED = Path("generated")
 METRICS = Path("metrics")
+SEGMENTER = RUNS / "segmenter"
+MANUAL_INPUTS_RECORD = Path("data/manual_inputs.json")
 
 
 def run_dir(experiment: str, seed: int) -> Path:

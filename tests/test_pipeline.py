@@ -48,7 +48,7 @@ def make_project(tmp_path: Path, experiments: dict) -> Path:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = dvc_yaml()
     pipeline["stages"] = {k: v for k, v in pipeline["stages"].items()
-                          if k in ("download", "train", "generate")}
+                          if k in ("inputs", "download", "train", "generate")}
     (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
@@ -75,3 +75,20 @@ def test_queue_runs_experiments_in_parallel(tmp_path):
     shown = run("exp", "show", "--json")
     for name in experiments:  # each queued experiment trained its own run to the end
         assert f"metrics/{name}/train.json" in shown
+
+
+@pytest.mark.slow
+def test_changing_one_experiment_reruns_only_its_stages(tmp_path):
+    experiments = {"facades-a": {"data": {"dataset": "facades"}},
+                   "facades-b": {"data": {"dataset": "facades"}, "loss": {"gan": "none"}}}
+    project = make_project(tmp_path, experiments)
+    dvc = lambda *args: subprocess.run(["dvc", *args], cwd=project, check=True,  # noqa: E731
+                                       capture_output=True, text=True).stdout
+    dvc("repro")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["experiments"]["facades-b"]["train"] = {"lr": 1.0e-3}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = {line.rstrip(":") for line in dvc("status").splitlines()
+               if line and not line[0].isspace()}
+    # `inputs` is always_changed by design (it re-hashes datasets/)
+    assert changed == {"train@facades-b", "generate@facades-b", "inputs"}, changed

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from replication import layout
 from replication.config import ConfigError, ExperimentConfig, deep_merge, from_dict
 from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_ids
 from replication.data.paired import TestPairs
@@ -42,7 +43,7 @@ from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               scores)
 from replication.train import resolve_device
 
-SEGMENTER_DIR = Path("runs/segmenter")  # the `segmenter` stage's output (dvc.yaml)
+SEGMENTER_DIR = layout.SEGMENTER  # the `segmenter` stage's output (dvc.yaml)
 FALLBACK_WEIGHTS = SEGMENTER_DIR / "fallback.pt"
 FALLBACK_REPORT = SEGMENTER_DIR / "fallback.json"
 CONVERTED_FCN = SEGMENTER_DIR / "fcn8s-cityscapes.pt"

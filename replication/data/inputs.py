@@ -1,0 +1,47 @@
+"""`replication inputs`: record what the manual-inputs folder datasets/ holds.
+
+datasets/ (tracked by datasets.dvc) holds what no stage can download: the official
+Cityscapes zips, the authors' FCN caffemodel, pytorch-fid's Inception weights. Stages use
+these files when present, so they cannot be declared as DVC dependencies (a fresh clone
+without them must still run). Instead the `inputs` stage, always re-run, writes this
+record of names, sizes and SHA-256 hashes; the download, segmenter and score stages
+depend on the record, so DVC re-runs them exactly when an input appears or changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from replication import layout
+from replication.fileio import write_json
+
+
+def sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe(folder: Path) -> dict[str, dict]:
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
+    return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+            for p in files}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--folder", default=str(layout.INPUTS),
+                        help=f"the manual-inputs folder (default {layout.INPUTS})")
+    parser.add_argument("--out", default=str(layout.MANUAL_INPUTS_RECORD),
+                        help=f"record to write (default {layout.MANUAL_INPUTS_RECORD})")
+
+
+def run(args) -> int:
+    record = describe(Path(args.folder))
+    write_json(args.out, {"folder": args.folder, "files": record})
+    print(f"{args.folder}: {len(record)} input file(s) -> {args.out}")
+    return 0
