@@ -90,6 +90,10 @@ class TrainConfig:
     # "linear": constant for the first half, then linear decay to 0 (PyTorch code).
     lr_policy: str = "constant"
     mode: str = "faithful"  # "faithful" (fp32 eager, the reference) | "fast" (see bench)
+    # fast mode only (faithful is always fp32, as the paper's Torch7 code): "auto" = bf16
+    # autocast of the forwards where the device has native bf16 (CUDA compute capability
+    # >= 8, CPUs with AVX512-BF16 or AMX), fp32 elsewhere; "fp32" | "bf16" force it.
+    fast_precision: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50  # steps between logged losses
     sample_every: int = 1000  # steps between sample grids (input | output | target)
@@ -142,6 +146,7 @@ _CHOICES = {
     "data.in_memory": ("auto", "yes", "no"),
     "train.lr_policy": ("constant", "linear"),
     "train.mode": ("faithful", "fast"),
+    "train.fast_precision": ("auto", "fp32", "bf16"),
     "generate.mode": ("train", "eval"),
 }
 

@@ -2,6 +2,8 @@
 
 `train(cfg, seed, out_dir)` is the whole entry point. The loop is made of named steps
 (`d_step`, `g_step`, `log`, `checkpoint`); the networks know nothing of losses.
+train.mode "fast" runs the same step with less overhead (fast.py); under torchrun the
+run is data-parallel over the processes, one global batch per step (distributed.py).
 Outputs under `out_dir`:
     config.yaml                 the resolved configuration of this run
     checkpoints/state.pt        full training state (exact resume), every N steps and at the end
@@ -15,6 +17,7 @@ and under `log_dir` (default out_dir/dvclive; the pipeline uses logs/<experiment
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -26,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from replication import checkpoints
+from replication import checkpoints, distributed, fast
 from replication.config import ConfigError, ExperimentConfig, dump_yaml
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
 from replication.fileio import write_json, write_text
@@ -74,72 +77,119 @@ def lr_factor(policy: str, total_steps: int):
 
 
 class Trainer:
-    """G, D, their optimisers and schedulers, the step counter — the whole training state."""
+    """G, D, their optimisers and schedulers, the step counter — the whole training state.
 
-    def __init__(self, cfg: ExperimentConfig, seed: int, device: torch.device, total_steps: int):
+    `compute` is the step's arithmetic. train.mode "faithful" runs it eagerly in fp32 (the
+    reference); "fast" runs the same `compute` through fast.FastStep. With a `shard`
+    (data-parallel training) BatchNorm and dropout see the global batch and gradients are
+    averaged over the ranks (distributed.py).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, seed: int, device: torch.device, total_steps: int,
+                 *, fast_options: fast.FastOptions | None = None,
+                 shard: distributed.Shard | None = None):
         self.cfg, self.seed, self.device, self.total_steps = cfg, seed, device, total_steps
+        self.shard = shard
         torch.manual_seed(seed)  # weight init and dropout draw from the global generator
         G, D = build_networks(cfg)
+        if shard is not None:
+            G, D = distributed.convert(G, shard), D and distributed.convert(D, shard)
         self.G = G.to(device).train()
         self.D = D.to(device).train() if D is not None else None
-        t = cfg.train
-        factor = lr_factor(t.lr_policy, total_steps)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        self.fast = None
+        if cfg.train.mode == "fast":
+            options = fast_options or fast.options_for(device, cfg.train.fast_precision,
+                                                       distributed=shard is not None)
+            self.fast = fast.FastStep(self, options)
+        factor = lr_factor(cfg.train.lr_policy, total_steps)
+        self.opt_G = self.adam(self.G)
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, factor)
         self.opt_D = self.sched_D = None
         if self.D is not None:
-            self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+            self.opt_D = self.adam(self.D)
             self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
         self.step = 0
+
+    def adam(self, net: torch.nn.Module) -> torch.optim.Adam:
+        t = self.cfg.train
+        if self.fast is not None:
+            return fast.adam(net.parameters(), t, self.fast.options)
+        return torch.optim.Adam(net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [net for net in (self.G, self.D) if net is not None]
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [opt for opt in (self.opt_G, self.opt_D) if opt is not None]
+
+    def autocast(self):
+        return self.fast.autocast() if self.fast is not None else contextlib.nullcontext()
 
     def discriminate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.D(x, y) if self.D.conditional else self.D(y)
 
+    def update(self, optimizer: torch.optim.Optimizer, net: torch.nn.Module,
+               loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        scale = 1.0 if self.shard is None else self.shard.loss_scale
+        (loss if scale == 1.0 else loss * scale).backward()
+        if self.shard is not None:
+            distributed.average_gradients(net, self.shard.world)
+        optimizer.step()
+
     def d_step(self, x, y, fake) -> dict[str, torch.Tensor]:
         # Lua code order: real pair first, then the fake pair (G's output detached)
-        real_logits = self.discriminate(x, y)
-        fake_logits = self.discriminate(x, fake.detach())
-        loss = discriminator_loss(real_logits, fake_logits, scale=self.cfg.loss.d_loss_scale)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_D.step()
-        return {"loss_D": loss.detach(), "D_real": torch.sigmoid(real_logits).mean().detach(),
-                "D_fake": torch.sigmoid(fake_logits).mean().detach()}
+        with self.autocast():
+            real_logits = self.discriminate(x, y)
+            fake_logits = self.discriminate(x, fake.detach())
+            loss = discriminator_loss(real_logits, fake_logits, scale=self.cfg.loss.d_loss_scale)
+        self.update(self.opt_D, self.D, loss)
+        # .float(): bf16 logits (fast mode) averaged in fp32; a no-op in fp32
+        return {"loss_D": loss.detach(),
+                "D_real": torch.sigmoid(real_logits.float()).mean().detach(),
+                "D_fake": torch.sigmoid(fake_logits.float()).mean().detach()}
 
     def g_step(self, x, y, fake) -> dict[str, torch.Tensor]:
         fake_logits = None
-        if self.D is not None:
-            self.D.requires_grad_(False)  # G's step needs no D gradients
-            fake_logits = self.discriminate(x, fake)
-        losses = generator_loss(fake_logits, fake, y, l1_weight=self.cfg.loss.l1_weight)
-        self.opt_G.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        self.opt_G.step()
+        with self.autocast():
+            if self.D is not None:
+                self.D.requires_grad_(False)  # G's step needs no D gradients
+                fake_logits = self.discriminate(x, fake)
+            losses = generator_loss(fake_logits, fake, y, l1_weight=self.cfg.loss.l1_weight)
+        self.update(self.opt_G, self.G, losses["total"])
         if self.D is not None:
             self.D.requires_grad_(True)
         return {"loss_G_gan": losses["gan"].detach(), "loss_G_l1": losses["l1"].detach()}
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        fake = self.G(x)
+    def compute(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One D step then one G step on a batch (SPEC §1), both updates included."""
+        with self.autocast():
+            fake = self.G(x)
         out = self.d_step(x, y, fake) if self.D is not None else {}
         out.update(self.g_step(x, y, fake))
+        return out
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        with distributed.active(self.shard):
+            losses = self.fast(x, y) if self.fast is not None else self.compute(x, y)
         self.sched_G.step()
         if self.sched_D is not None:
             self.sched_D.step()
         self.step += 1
-        return out
+        return losses
 
     # --- exact resume ---------------------------------------------------------------
     def state_dict(self, meter: dict) -> dict:
         cuda = self.device.type == "cuda"
+        states = {name: fast.float_lrs(obj.state_dict()) if obj is not None else None
+                  for name, obj in (("opt_G", self.opt_G), ("sched_G", self.sched_G),
+                                    ("opt_D", self.opt_D), ("sched_D", self.sched_D))}
         return {
             "format": checkpoints.STATE_FORMAT, "config": self.cfg.to_dict(),
             "seed": self.seed, "step": self.step, "total_steps": self.total_steps,
-            "G": self.G.state_dict(), "opt_G": self.opt_G.state_dict(),
-            "sched_G": self.sched_G.state_dict(),
+            "G": self.G.state_dict(), "opt_G": states["opt_G"], "sched_G": states["sched_G"],
             "D": self.D.state_dict() if self.D is not None else None,
-            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
-            "sched_D": self.sched_D.state_dict() if self.sched_D is not None else None,
+            "opt_D": states["opt_D"], "sched_D": states["sched_D"],
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state(self.device) if cuda else None},
             "meter": meter, "fingerprint": fingerprint(self.cfg),
@@ -150,17 +200,28 @@ class Trainer:
         checkpoints.check_same_architecture(stored, self.cfg, path)
         check_same_trajectory(stored, self.cfg, state, self.seed, path)
         checkpoints.load_weights(self.G, state["G"], path, "generator")
-        self.opt_G.load_state_dict(state["opt_G"])
+        load_optimizer(self.opt_G, state["opt_G"])
         self.sched_G.load_state_dict(state["sched_G"])
         if self.D is not None:
             checkpoints.load_weights(self.D, state["D"], path, "discriminator")
-            self.opt_D.load_state_dict(state["opt_D"])
+            load_optimizer(self.opt_D, state["opt_D"])
             self.sched_D.load_state_dict(state["sched_D"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.step = state["step"]
         return state["meter"]
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """load_state_dict, keeping this run's Adam kernel (fused / capturable are how Adam
+    runs here, not training state) and its parameters' memory layout."""
+    kernels = [{k: group[k] for k in ("foreach", "fused", "capturable")}
+               for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kernel in zip(optimizer.param_groups, kernels):
+        group.update(kernel)
+    fast.match_layout(optimizer)
 
 
 def fingerprint(cfg: ExperimentConfig) -> str:
@@ -225,8 +286,15 @@ class LossMeter:
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
         self.count += 1
 
-    def means(self) -> dict[str, float]:
-        return {k: float(v) / self.count for k, v in self.sums.items()} if self.count else {}
+    def collect(self, shard: distributed.Shard | None) -> dict[str, torch.Tensor]:
+        """The sums over every rank (data-parallel: each rank adds its share of each batch).
+        Afterwards only rank 0 keeps them, so a checkpoint or the next collect counts
+        each step once."""
+        if shard is None:
+            return dict(self.sums)
+        totals = dict(zip(self.sums, distributed.sum_over_ranks(list(self.sums.values()))))
+        self.sums = totals if shard.is_main else {k: torch.zeros_like(v) for k, v in totals.items()}
+        return totals
 
     def reset(self) -> None:
         self.sums, self.count = {}, 0
@@ -235,13 +303,19 @@ class LossMeter:
         return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
 
 
-def check_finite(losses: dict[str, torch.Tensor], step: int, state_path: Path) -> None:
-    for name, value in losses.items():
-        if not math.isfinite(float(value)):
+def check_finite(losses: dict[str, torch.Tensor], step: int, state_path: Path,
+                 steps: int = 1) -> dict[str, float]:
+    """`losses` of step `step`, or their sums over the `steps` steps ending there (a NaN/Inf
+    in any of them shows in the sum); returns them as floats (one host sync)."""
+    values = dict(zip(losses, torch.stack(list(losses.values())).tolist())) if losses else {}
+    for name, value in values.items():
+        if not math.isfinite(value):
+            where = f"step {step}" if steps == 1 else f"steps {step - steps + 1}-{step}"
             kept = f"last good checkpoint {state_path} kept" if state_path.exists() \
                 else "no checkpoint was written yet"
-            raise TrainingDiverged(f"step {step}: {name} is {float(value)}; training stopped, "
+            raise TrainingDiverged(f"{where}: {name} is {value}; training stopped, "
                                    f"{kept} — lower train.lr or check the data")
+    return values
 
 
 @contextlib.contextmanager
@@ -267,8 +341,11 @@ def open_live(log_dir: Path, step: int):
     """DVCLive as the step-series logger. Its summary file (metrics.json) is never written:
     train.json is the run's metrics file, and a lone JSON dict inside the plots folder
     would break `dvc plots show` on the whole folder."""
-    from dvclive import Live  # imported here: plain inference needs no DVCLive
-
+    try:
+        from dvclive import Live  # imported here: plain inference needs no DVCLive
+    except ImportError:  # e.g. a bare GPU node running scripts/gpu_check.sh
+        print("warning: dvclive is not installed; training runs without loss curves or samples")
+        return None
     if step > 0:
         truncate_live(log_dir, step)
     return Live(dir=str(log_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
@@ -284,15 +361,45 @@ def truncate_live(live_dir: Path, step: int) -> None:
         write_text(tsv, "\n".join(header + kept) + "\n")
 
 
-def log(live, bar, meter: LossMeter, step: int, lr: float) -> dict[str, float]:
-    means = meter.means()
-    live.step = step
-    for name, value in means.items():
-        live.log_metric(f"train/{name}", value)
-    live.log_metric("train/lr", lr)
-    bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
+def log(live, bar, trainer: Trainer, meter: LossMeter, step: int,
+        state_path: Path) -> dict[str, float]:
+    """Mean losses since the last log (all ranks take part; rank 0 writes them)."""
+    sums = check_finite(meter.collect(trainer.shard), step, state_path, steps=meter.count)
+    means = {name: value / meter.count for name, value in sums.items()}
     meter.reset()
+    if live is not None:
+        live.step = step
+        for name, value in means.items():
+            live.log_metric(f"train/{name}", value)
+        live.log_metric("train/lr", float(trainer.sched_G.get_last_lr()[0]))
+        bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
     return means
+
+
+def checkpoint(trainer: Trainer, meter: LossMeter, state_path: Path) -> None:
+    """Check the losses since the last log, then (rank 0) write the full training state:
+    a checkpoint never holds weights made after a NaN."""
+    check_finite(meter.collect(trainer.shard), trainer.step, state_path, steps=max(meter.count, 1))
+    if is_main(trainer):
+        checkpoints.save(trainer.state_dict(meter.state()), state_path)
+
+
+def is_main(trainer: Trainer) -> bool:
+    return trainer.shard is None or trainer.shard.is_main
+
+
+def next_batch(trainer: Trainer, data: TrainingPairs) -> tuple[torch.Tensor, torch.Tensor]:
+    if trainer.shard is None:
+        return data.batch(trainer.step, trainer.device)
+    rows = trainer.shard.take(data.schedule.batch_length(trainer.step))
+    return data.batch(trainer.step, trainer.device, rows)
+
+
+def signalled(stop: dict, trainer: Trainer, at_log: bool) -> bool:
+    if trainer.shard is None:
+        return stop["signal"] is not None
+    # all ranks must stop after the same step: they agree at log steps (a tiny all-reduce)
+    return at_log and distributed.any_rank(stop["signal"] is not None, trainer.device)
 
 
 @torch.no_grad()
@@ -328,34 +435,49 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
 
     on_mismatch: what to do when the checkpoint was made with other settings —
     "error" (the CLI default) or "restart" (the pipeline: changed params retrain).
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 writes.
     """
     out_dir = Path(out_dir)
     log_dir = Path(log_dir) if log_dir else out_dir / "dvclive"
     state_path = out_dir / "checkpoints" / "state.pt"
     generator_path = out_dir / "checkpoints" / "generator.pt"
+    shard = distributed.shard_from_environment()
     device = resolve_device(cfg.train.device)
+    if shard is not None:
+        device = distributed.setup(shard, device)
     data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
+    if shard is not None:
+        distributed.check_slices(shard, cfg.train.batch_size, len(data))
+    if cfg.train.mode == "fast":
+        data.folder.to(device)  # decoded pixels uploaded once; jitter runs on the device
     total = cfg.train.total_steps(len(data))
-    trainer = Trainer(cfg, seed, device, total)
-    meter = LossMeter()
+    make_trainer = functools.partial(Trainer, cfg, seed, device, total, shard=shard)
+    trainer, meter = make_trainer(), LossMeter()
     if state_path.exists() and not restart:
         try:
             state = checkpoints.load(state_path, checkpoints.STATE_FORMAT)
             check_fingerprint(state, cfg, state_path, on_mismatch)
             meter = LossMeter(trainer.load_state_dict(state, state_path))
+            if not is_main(trainer):  # rank 0 carries the sums so far (LossMeter.collect)
+                meter.sums = {k: torch.zeros_like(v) for k, v in meter.sums.items()}
         except checkpoints.CheckpointError as err:
             if on_mismatch != "restart":
                 raise
             print(f"warning: {err} -> starting over")
-            trainer, restart = Trainer(cfg, seed, device, total), True
-    if restart:
+            trainer, restart = make_trainer(), True
+    distributed.barrier()  # every rank has read the checkpoint before rank 0 touches it
+    main = is_main(trainer)
+    if restart and main:
         state_path.unlink(missing_ok=True)
         generator_path.unlink(missing_ok=True)
     if trainer.step >= total and generator_path.exists() and (out_dir / "train.json").exists():
         return json.loads((out_dir / "train.json").read_text())  # finished earlier: no-op
-    write_text(out_dir / "config.yaml", dump_yaml(cfg))
-    return run_loop(trainer, data, meter, out_dir, log_dir, stop_after=stop_after,
-                    progress=progress)
+    if main:
+        write_text(out_dir / "config.yaml", dump_yaml(cfg))
+    summary = run_loop(trainer, data, meter, out_dir, log_dir, stop_after=stop_after,
+                       progress=progress)
+    distributed.barrier()  # rank 0's files exist when any rank returns
+    return summary
 
 
 def check_fingerprint(state: dict, cfg: ExperimentConfig, path: Path, on_mismatch: str) -> None:
@@ -372,37 +494,47 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
              log_dir: Path, *, stop_after: int | None, progress: bool) -> dict:
     cfg, total, start = trainer.cfg.train, trainer.total_steps, trainer.step
     state_path = out_dir / "checkpoints" / "state.pt"
-    checkpoint = lambda: checkpoints.save(trainer.state_dict(meter.state()), state_path)  # noqa: E731
-    live, last, began = open_live(log_dir, start), {}, time.perf_counter()
-    bar = tqdm(total=total, initial=start, disable=not progress, unit="step",
+    main = is_main(trainer)
+    # faithful, one process: every step's losses are checked (the reference behaviour).
+    # fast and data-parallel: their sums, at log steps and before each checkpoint, so no
+    # step waits for the device and no checkpoint is written after a NaN.
+    every_step = cfg.mode == "faithful" and trainer.shard is None
+    live = open_live(log_dir, start) if main else None
+    last, began, by_signal = {}, time.perf_counter(), False
+    bar = tqdm(total=total, initial=start, disable=not (progress and main), unit="step",
                desc=trainer.cfg.name, mininterval=1.0, dynamic_ncols=True)
     with bar, stop_requests() as stop:
         while trainer.step < total:
-            x, y = data.batch(trainer.step, trainer.device)
-            losses = trainer.train_step(x, y)
+            losses = trainer.train_step(*next_batch(trainer, data))
             step = trainer.step
-            check_finite(losses, step, state_path)  # faithful: every step (see bench for fast)
-            meter.add(losses)
+            if every_step:
+                check_finite(losses, step, state_path)
+            shard = trainer.shard
+            meter.add(losses if shard is None else {k: v * shard.weight for k, v in losses.items()})
             bar.update(1)
-            if step % cfg.log_every == 0 or step == total:
-                last = log(live, bar, meter, step, trainer.sched_G.get_last_lr()[0])
-            if step % cfg.sample_every == 0 or step == total:
+            at_log = step % cfg.log_every == 0 or step == total
+            if at_log:
+                last = log(live, bar, trainer, meter, step, state_path)
+            if live is not None and (step % cfg.sample_every == 0 or step == total):
                 live.log_image("samples.png", sample_grid(trainer, data))
             if step % cfg.checkpoint_every == 0 and step < total:
-                checkpoint()
-            if step < total and (stop["signal"] or (stop_after and step - start >= stop_after)):
+                checkpoint(trainer, meter, state_path)
+            by_signal = signalled(stop, trainer, at_log)
+            if step < total and (by_signal or (stop_after and step - start >= stop_after)):
                 break  # checkpointed below; a later call resumes exactly here
-    checkpoint()
+    checkpoint(trainer, meter, state_path)
     seconds = time.perf_counter() - began
     summary = {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
                "total_steps": total, "finished": trainer.step >= total,
                "steps_this_run": trainer.step - start, "seconds_this_run": round(seconds, 2),
                "steps_per_second": round((trainer.step - start) / max(seconds, 1e-9), 3),
-               "device": str(trainer.device), "last_losses": last,
-               "stopped_by_signal": stop["signal"] is not None}
-    if summary["finished"]:
+               "device": str(trainer.device), "mode": cfg.mode,
+               "processes": 1 if trainer.shard is None else trainer.shard.world,
+               "last_losses": last, "stopped_by_signal": by_signal}
+    if main and summary["finished"]:
         save_generator(trainer, out_dir / "checkpoints" / "generator.pt")
-    write_json(out_dir / "train.json", summary)
+    if main:
+        write_json(out_dir / "train.json", summary)
     return summary
 
 
@@ -440,7 +572,7 @@ def run(args) -> int:
     seeds = args.seed or list(cfg.seeds)
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
-    summaries = {}
+    summaries, main = {}, distributed.is_main_process()
     for seed in seeds:
         out = Path(args.out) if args.out else layout.run_dir(cfg.name, seed)
         logs = out / "dvclive" if args.out else layout.log_dir(cfg.name, seed)
@@ -449,10 +581,11 @@ def run(args) -> int:
                         progress=not args.no_progress)
         summaries[f"seed-{seed}"] = summary
         state = "finished" if summary["finished"] else "stopped (run again to resume)"
-        print(f"{cfg.name} seed {seed}: {state} at step {summary['step']}/"
-              f"{summary['total_steps']} -> {out}")
+        if main:
+            print(f"{cfg.name} seed {seed}: {state} at step {summary['step']}/"
+                  f"{summary['total_steps']} -> {out}")
         if summary.get("stopped_by_signal"):
             return 130
-    if not args.out:
+    if main and not args.out:
         write_json(layout.train_metrics(cfg.name), summaries)
     return 0

@@ -150,6 +150,11 @@ class Schedule:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.num_pairs / self.batch_size)  # last short batch kept
 
+    def batch_length(self, step: int) -> int:
+        """Pairs in step `step`'s batch (the last batch of an epoch may be short)."""
+        position = step % self.steps_per_epoch
+        return min(self.batch_size, self.num_pairs - position * self.batch_size)
+
     def indices(self, step: int) -> torch.Tensor:
         epoch, position = divmod(step, self.steps_per_epoch)
         order = torch.randperm(self.num_pairs, generator=_generator(self.seed, 0, epoch))
@@ -169,7 +174,7 @@ def _generator(seed: int, stream: int, counter: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + stream) * 2_000_029 + counter)
 
 
-def jitter_batch(pairs: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+def jitter_batch(pairs: torch.Tensor | list[torch.Tensor], offsets: torch.Tensor, flips: torch.Tensor,
                  crop: int, mirror: bool) -> torch.Tensor:
     """Apply each pair's crop and flip to A and B together (SPEC §1: the SAME jitter)."""
     out = []
@@ -191,11 +196,20 @@ class TrainingPairs:
     def __len__(self) -> int:
         return len(self.folder)
 
-    def batch(self, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int, device: torch.device,
+              rows: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """rows: this process's part of the global batch (data-parallel training); the
+        draws are made for the whole batch, so every rank sees the same jitter."""
         indices = self.schedule.indices(step)
-        pairs = self.folder.batch(indices.to(self._index_device()))
         offsets, flips = self.schedule.jitter(step, len(indices), self.folder.size,
                                               self.cfg.image_size)
+        if rows is not None:
+            indices, offsets, flips = indices[rows], offsets[rows], flips[rows]
+        pixels = self.folder.pixels
+        # in memory (on the device in fast mode): crop views by Python ints, so no index
+        # tensor is uploaded (an upload would make the host wait for the device)
+        pairs = [pixels[i] for i in indices.tolist()] if pixels is not None \
+            else self.folder.batch(indices)
         pairs = jitter_batch(pairs, offsets, flips, self.cfg.image_size, self.cfg.flip)
         x, y = split_direction(to_unit_range(pairs.to(device, non_blocking=True)),
                                self.cfg.direction)

@@ -1,0 +1,653 @@
+"""`replication bench`: how fast training and generation run, faithful vs fast mode.
+
+For one experiment's networks (--experiment / --data / --set, or the paper's default
+model) at a given image size, batch size and device it times
+  training    s/step and steps/s: the median over timed blocks, warm-up excluded (the
+              warm-up holds the fast step's CUDA-graph capture); the share of each block
+              the host spends producing batches (data.batch)
+  generation  images/s of G as `generate` runs it (train mode, no gradients)
+  memory      peak device memory of each mode (CUDA)
+The modes run in one process in alternating blocks, so a shared machine slows all of
+them alike, and the table ends with each mode's speed relative to faithful. Options add
+the aggregate steps/s of N runs sharing the device (separate processes), the loss curves
+of the modes over a short run, and the fast-vs-faithful equivalence checks (--verify).
+Synthetic pairs stand in for the dataset (smooth colour blobs, the target a channel
+permutation of the input: learnable, so the L1 curves fall), so no download is needed.
+Prints a table; writes everything to --json (and --markdown for benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from replication import fast
+from replication.config import ConfigError, ExperimentConfig, from_dict, parse_overrides
+from replication.data.paired import TrainingPairs
+from replication.fileio import write_json, write_text
+from replication.train import (LossMeter, Trainer, build_networks, check_finite,
+                               resolve_device, train)
+
+# what each mode name runs: None = faithful; a dict = fast mode with these FastOptions
+# changed from what train.mode=fast picks on the device (to measure each ingredient)
+MODES = {
+    "faithful": None,
+    "fast": {},
+    "fast-fp32": {"bf16": False},
+    "fast-eager": {"cuda_graph": False},
+    "fast-nchw": {"channels_last": False},
+}
+SYNTHETIC_PAIRS = 16
+
+
+# --- set-up -------------------------------------------------------------------------
+
+def bench_config(args) -> ExperimentConfig:
+    """The experiment's settings with the bench's image and batch size, mode left faithful."""
+    from replication.config import config_from_args
+    cfg = config_from_args(args) if (args.experiment or args.data) else \
+        from_dict(ExperimentConfig, parse_overrides(args.overrides))
+    data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="yes")
+    train = dict(batch_size=args.batch_size or cfg.train.batch_size, mode="faithful")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
+                               train=dataclasses.replace(cfg.train, **train))
+
+
+def write_synthetic_pairs(root: Path, count: int, size: int, seed: int = 0) -> None:
+    """<root>/train/<i>.png: A = smooth colour blobs, B = A's channels permuted."""
+    rng = np.random.default_rng(seed)
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        coarse = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        a = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BILINEAR))
+        Image.fromarray(np.concatenate([a, a[..., [2, 0, 1]]], axis=1)).save(
+            root / "train" / f"{i}.png")
+
+
+def with_synthetic_data(cfg: ExperimentConfig, root: Path) -> ExperimentConfig:
+    write_synthetic_pairs(root / "synthetic", max(SYNTHETIC_PAIRS, 2 * cfg.train.batch_size),
+                          cfg.data.jitter_size)
+    data = dataclasses.replace(cfg.data, root=str(root), dataset="synthetic", train_split="train")
+    return dataclasses.replace(cfg, data=data)
+
+
+def fast_options(cfg: ExperimentConfig, mode: str, device: torch.device):
+    changes = MODES[mode]
+    if changes is None:
+        return None
+    return dataclasses.replace(fast.options_for(device, cfg.train.fast_precision), **changes)
+
+
+def build(cfg: ExperimentConfig, mode: str, device: torch.device, seed: int = 0):
+    """A Trainer and its data for `mode`, as train() would set them up."""
+    options = fast_options(cfg, mode, device)
+    train_mode = "faithful" if options is None else "fast"
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mode=train_mode))
+    data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
+    if options is not None:
+        data.folder.to(device)
+    return Trainer(cfg, seed, device, 10**9, fast_options=options), data
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- timing -------------------------------------------------------------------------
+
+class Runner:
+    """One mode's trainer, stepped as the training loop steps it (train.run_loop)."""
+
+    def __init__(self, cfg: ExperimentConfig, mode: str, device: torch.device):
+        self.mode, self.device = mode, device
+        cuda = device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+        self.trainer, self.data = build(cfg, mode, device)
+        self.meter = LossMeter()
+        self.state_path = Path(os.devnull)
+        self.step_seconds = self.train_block(1)[0]  # the first step (holds any capture)
+        self.peak_mb = (torch.cuda.max_memory_allocated(device) - before) / 2**20 if cuda else None
+
+    def train_block(self, steps: int) -> tuple[float, float]:
+        """(seconds per step, share of the time spent in data.batch) over `steps` steps."""
+        trainer, data_seconds = self.trainer, 0.0
+        synchronize(self.device)
+        began = time.perf_counter()
+        for _ in range(steps):
+            t = time.perf_counter()
+            x, y = self.data.batch(trainer.step, self.device)
+            data_seconds += time.perf_counter() - t
+            losses = trainer.train_step(x, y)
+            if trainer.fast is None:  # the faithful loop checks every step (a host sync)
+                check_finite(losses, trainer.step, self.state_path)
+            self.meter.add(losses)
+        synchronize(self.device)
+        seconds = time.perf_counter() - began
+        self.meter.reset()
+        return seconds / steps, data_seconds / seconds
+
+    @torch.no_grad()
+    def generate_block(self, images: int, batch: int) -> float:
+        """Seconds per image of G's forward as `generate` runs it (train mode)."""
+        G, trainer = self.trainer.G, self.trainer
+        x = torch.rand(batch, 3, *(2 * [trainer.cfg.data.image_size]), device=self.device) * 2 - 1
+        if trainer.fast is not None:
+            x = trainer.fast.layout(x)
+        synchronize(self.device)
+        began = time.perf_counter()
+        with trainer.autocast(), fast.cudnn_benchmark() if trainer.fast else nullcontext():
+            for _ in range(-(-images // batch)):
+                G(x)
+        synchronize(self.device)
+        return (time.perf_counter() - began) / (-(-images // batch) * batch)
+
+
+def block_steps(seconds_per_step: float, block_seconds: float) -> int:
+    return max(1, min(1000, round(block_seconds / max(seconds_per_step, 1e-6))))
+
+
+def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, args) -> dict:
+    """Build every mode, warm it up, then time alternating blocks; medians per mode."""
+    runners = {}
+    for mode in modes:
+        progress(f"building and warming up {mode}")
+        runner = runners[mode] = Runner(cfg, mode, device)
+        for _ in range(args.warmup):
+            runner.step_seconds = runner.train_block(1)[0]
+        runner.generate_block(args.gen_batch, args.gen_batch)
+    steps = {m: block_steps(r.step_seconds, args.block_seconds) for m, r in runners.items()}
+    images = {m: max(args.gen_batch, block_steps(r.step_seconds / 3, args.block_seconds))
+              for m, r in runners.items()}  # a forward is about a third of a step
+    timings = {m: {"train": [], "data": [], "gen": []} for m in modes}
+    for block in range(args.blocks):
+        progress(f"timed block {block + 1}/{args.blocks}")
+        for mode, runner in runners.items():
+            per_step, data_share = runner.train_block(steps[mode])
+            timings[mode]["train"].append(per_step)
+            timings[mode]["data"].append(data_share)
+        if args.gen:
+            for mode, runner in runners.items():
+                timings[mode]["gen"].append(runner.generate_block(images[mode], args.gen_batch))
+    return {mode: summarise(timings[mode], runners[mode], steps[mode]) for mode in modes}
+
+
+def summarise(timing: dict, runner: Runner, steps: int) -> dict:
+    per_step = statistics.median(timing["train"])
+    per_image = statistics.median(timing["gen"]) if timing["gen"] else None
+    return {"seconds_per_step": per_step, "steps_per_second": 1 / per_step,
+            "best_seconds_per_step": min(timing["train"]),
+            "data_share": statistics.median(timing["data"]),
+            "images_per_second": 1 / per_image if per_image else None,
+            "peak_memory_mb": runner.peak_mb, "steps_per_block": steps,
+            "blocks_seconds_per_step": timing["train"],
+            "options": dataclasses.asdict(runner.trainer.fast.options)
+            if runner.trainer.fast else None}
+
+
+def ratios(results: dict) -> dict:
+    """Speed relative to faithful: of the medians, and the median of the ratios of
+    neighbouring blocks (on a shared machine neighbours see about the same load)."""
+    base = results.get("faithful")
+    if base is None:
+        return {}
+    out = {}
+    for mode, r in results.items():
+        if mode != "faithful":
+            gen = r["images_per_second"] / base["images_per_second"] \
+                if r["images_per_second"] and base["images_per_second"] else None
+            paired = statistics.median(a / b for a, b in zip(base["blocks_seconds_per_step"],
+                                                             r["blocks_seconds_per_step"]))
+            out[mode] = {"steps_per_second": r["steps_per_second"] / base["steps_per_second"],
+                         "steps_per_second_paired": paired, "images_per_second": gen}
+    return out
+
+
+# --- concurrency: N runs sharing the device ------------------------------------------
+
+def concurrency(args, counts: list[int], mode: str) -> list[dict]:
+    rows = []
+    for n in counts:
+        progress(f"{n} concurrent {mode} run(s), {args.concurrent_seconds:g} s")
+        try:
+            rates = run_workers(args, n, mode)
+            rows.append({"runs": n, "mode": mode, "per_run_steps_per_second": rates,
+                         "aggregate_steps_per_second": sum(rates)})
+        except RuntimeError as err:  # report and go on with the other counts
+            rows.append({"runs": n, "mode": mode, "error": str(err)})
+    return rows
+
+
+def run_workers(args, n: int, mode: str) -> list[float]:
+    """Start n workers; each warms up and says "ready"; then all get "go" at once."""
+    command = [sys.executable, "-m", "replication.bench", *config_argv(args), "--worker", mode]
+    package_root = str(Path(__file__).resolve().parents[1])  # importable from any folder
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=env) for _ in range(n)]
+    try:
+        for w in workers:
+            expect(w, "ready")
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        return [json.loads(expect(w, "{"))["steps_per_second"] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+            w.wait()
+
+
+def expect(worker: subprocess.Popen, start: str) -> str:
+    line = worker.stdout.readline()
+    if not line.startswith(start):
+        raise RuntimeError(f"a bench worker stopped (exit {worker.poll()}) before saying "
+                           f"{start!r}; see its error above")
+    return line
+
+
+def config_argv(args) -> list[str]:
+    """The options that decide what a worker measures, as command-line arguments."""
+    argv = ["--params", args.params, "--device", args.device,
+            "--concurrent-seconds", str(args.concurrent_seconds), "--warmup", str(args.warmup)]
+    for flag, value in (("--experiment", args.experiment), ("--data", args.data),
+                        ("--image-size", args.image_size), ("--batch-size", args.batch_size)):
+        if value:
+            argv += [flag, str(value)]
+    for override in args.overrides:
+        argv += ["--set", override]
+    return argv
+
+
+def worker(args) -> int:
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = Runner(with_synthetic_data(bench_config(args), Path(tmp)), args.worker, device)
+        for _ in range(args.warmup):
+            runner.train_block(1)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        steps, began = 0, time.perf_counter()
+        while time.perf_counter() - began < args.concurrent_seconds:
+            chunk = block_steps(runner.step_seconds, 0.25)
+            runner.train_block(chunk)
+            steps += chunk
+        seconds = time.perf_counter() - began
+    print(json.dumps({"steps": steps, "seconds": seconds, "steps_per_second": steps / seconds}),
+          flush=True)
+    return 0
+
+
+# --- loss curves: do the modes learn alike? ------------------------------------------
+
+def loss_curves(cfg: ExperimentConfig, modes: list[str], device: torch.device,
+                steps: int) -> dict:
+    """Per-step losses of every mode from the same seed and batches (read each step)."""
+    curves = {}
+    for mode in modes:
+        progress(f"loss curve: {mode}, {steps} steps")
+        trainer, data = build(cfg, mode, device)
+        series = {}
+        for _ in range(steps):
+            losses = trainer.train_step(*data.batch(trainer.step, device))
+            for name, value in check_finite(losses, trainer.step, Path(os.devnull)).items():
+                series.setdefault(name, []).append(value)
+        curves[mode] = series
+    return {"steps": steps, "curves": curves, "summary": curve_summary(curves, steps)}
+
+
+def curve_summary(curves: dict, steps: int) -> dict:
+    """Mean of each loss over the first and the last tenth of the run, per mode."""
+    window = max(1, steps // 10)
+    return {mode: {name: {"first": statistics.fmean(v[:window]),
+                          "last": statistics.fmean(v[-window:])}
+                   for name, v in series.items() if name.startswith("loss_")}
+            for mode, series in curves.items()}
+
+
+# --- --verify: the fast step computes the faithful step on this device ---------------
+# Tolerances, from one identical state and batch (tests/test_fast.py checks the CPU side):
+#   forward on the device vs the CPU, fp32 without TF32: 1e-4 of the output's scale
+#   fast fp32 vs faithful: losses 1e-3 relative, whole-network gradient cosine >= 0.999
+#       (on CUDA both use TF32 convolutions, with different cuDNN algorithms)
+#   fast bf16 vs faithful: losses 2e-2 relative, gradient cosine >= 0.98 (8-bit mantissa)
+#   CUDA graph vs the same fast step run eagerly, 3 steps: losses 1e-2 relative (cuDNN
+#       atomics) and the CUDA RNG state bit for bit (same dropout draws)
+#   resume on the device (deterministic cuDNN): bit for bit
+# On CUDA the fast-vs-faithful steps run without dropout: channels_last gives each element
+# a different draw (same distribution), which a one-step comparison cannot absorb.
+VERIFY_STEPS = 3
+
+
+def verify(cfg: ExperimentConfig, device: torch.device) -> list[dict]:
+    checks = [verify_forward, verify_fast_fp32, verify_fast_bf16, verify_graph, verify_learns,
+              verify_resume]
+    results = []
+    for check in checks:
+        progress(f"verify: {check.__name__}")
+        try:
+            results.append(check(cfg, device))
+        except Exception as err:  # report it and go on with the other checks
+            results.append({"check": check.__name__, "passed": False,
+                            "detail": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"})
+    return results
+
+
+def verdict(name: str, passed: bool | None, detail: str) -> dict:
+    return {"check": name, "passed": passed, "detail": detail}
+
+
+@contextlib.contextmanager
+def exact_fp32():
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+
+
+def verify_forward(cfg: ExperimentConfig, device: torch.device) -> dict:
+    """G and D on the device give the CPU's outputs (train-mode BatchNorm, no dropout)."""
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    for m in G.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    size = cfg.data.image_size
+    x, y = (torch.rand(2, 3, size, size) * 2 - 1 for _ in "xy")
+    worst = {}
+    with exact_fp32(), torch.no_grad():
+        d_inputs = (x, y) if D is not None and D.conditional else (y,)
+        for name, net, inputs in (("G", G, (x,)), ("D", D, d_inputs)):
+            if net is None:
+                continue
+            ref = net(*inputs)
+            out = copy.deepcopy(net).to(device)(*(t.to(device) for t in inputs)).cpu()
+            worst[name] = float((out - ref).abs().max() / ref.abs().max().clamp_min(1.0))
+    passed = all(v <= 1e-4 for v in worst.values())
+    return verdict("forward_device_vs_cpu", passed,
+                   ", ".join(f"{k} max diff {v:.1e}" for k, v in worst.items()) + " (tol 1e-4)")
+
+
+def one_step(cfg: ExperimentConfig, mode: str, device: torch.device):
+    trainer, data = build(cfg, mode, device)
+    losses = trainer.train_step(*data.batch(0, device))
+    grads = {name: torch.cat([p.grad.float().flatten() for p in net.parameters()])
+             for name, net in (("G", trainer.G), ("D", trainer.D)) if net is not None}
+    return {k: float(v) for k, v in losses.items()}, grads
+
+
+def compare_steps(cfg, device, precision, loss_tol, cos_tol) -> dict:
+    if device.type == "cuda":  # see the note above VERIFY_STEPS
+        cfg = dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, dropout="none"))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, fast_precision=precision))
+    ref_losses, ref_grads = one_step(cfg, "faithful", device)
+    losses, grads = one_step(cfg, "fast", device)
+    loss_err = max(abs(losses[k] - v) / max(abs(v), 1e-3) for k, v in ref_losses.items())
+    cosine = min(float(torch.nn.functional.cosine_similarity(ref_grads[k], grads[k], dim=0))
+                 for k in ref_grads)
+    passed = loss_err <= loss_tol and cosine >= cos_tol
+    return verdict(f"fast_{precision}_step_vs_faithful", passed,
+                   f"losses rel diff {loss_err:.1e} (tol {loss_tol:g}), gradient cosine "
+                   f"{cosine:.5f} (tol {cos_tol:g})")
+
+
+def verify_fast_fp32(cfg, device):
+    return compare_steps(cfg, device, "fp32", 1e-3, 0.999)
+
+
+def verify_fast_bf16(cfg, device):
+    if not fast.has_native_bf16(device):
+        return verdict("fast_bf16_step_vs_faithful", None, "skipped: no native bf16 here")
+    return compare_steps(cfg, device, "bf16", 2e-2, 0.98)
+
+
+def run_steps(cfg: ExperimentConfig, mode: str, device: torch.device, steps: int):
+    trainer, data = build(cfg, mode, device)
+    losses = [{k: float(v) for k, v in trainer.train_step(*data.batch(s, device)).items()}
+              for s in range(steps)]
+    rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    return losses, rng
+
+
+def verify_graph(cfg: ExperimentConfig, device: torch.device) -> dict:
+    """The replayed graph takes the eager fast step's steps, dropout draws included."""
+    if device.type != "cuda":
+        return verdict("cuda_graph_vs_eager", None, "skipped: CUDA graphs need a GPU")
+    graph_losses, graph_rng = run_steps(cfg, "fast", device, VERIFY_STEPS)
+    eager_losses, eager_rng = run_steps(cfg, "fast-eager", device, VERIFY_STEPS)
+    err = max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-3)
+              for a, b in zip(graph_losses, eager_losses) for k in a)
+    same_rng = torch.equal(graph_rng, eager_rng)
+    return verdict("cuda_graph_vs_eager", err <= 1e-2 and same_rng,
+                   f"{VERIFY_STEPS} steps: losses rel diff {err:.1e} (tol 1e-2), RNG state "
+                   f"{'identical' if same_rng else 'DIFFERS'}")
+
+
+def verify_learns(cfg: ExperimentConfig, device: torch.device, steps: int = 200) -> dict:
+    """Fast mode learns the synthetic mapping: L1 over the last tenth < 0.8 x the first."""
+    losses, _ = run_steps(cfg, "fast", device, steps)
+    l1 = [step["loss_G_l1"] for step in losses]
+    first, last = statistics.fmean(l1[:steps // 10]), statistics.fmean(l1[-(steps // 10):])
+    return verdict("fast_l1_falls", last < 0.8 * first,
+                   f"L1 {first:.3f} -> {last:.3f} over {steps} steps (needs < 0.8x)")
+
+
+def verify_resume(cfg: ExperimentConfig, device: torch.device) -> dict:
+    """train() in fast mode on the device: stop after 7 steps + resume = 12 straight steps."""
+    t = dict(mode="fast", iterations=12, log_every=4, sample_every=6, checkpoint_every=5,
+             device=str(device))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **t))
+    saved = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True  # cuDNN's atomics would differ run to run
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = Path(tmp)
+            train(cfg, 0, runs / "straight", progress=False)
+            train(cfg, 0, runs / "resumed", stop_after=7, progress=False)
+            train(cfg, 0, runs / "resumed", progress=False)
+            a, b = (torch.load(runs / r / "checkpoints" / "state.pt", weights_only=True)
+                    for r in ("straight", "resumed"))
+    finally:
+        torch.backends.cudnn.deterministic = saved
+    same = a["step"] == b["step"] == 12 and all(
+        torch.equal(a[n][k], b[n][k]) for n in ("G", "D") if a[n] for k in a[n])
+    return verdict("fast_resume_exact", same, "12 steps straight vs 7 + resume: weights "
+                   + ("identical" if same else "DIFFER"))
+
+
+# --- report -------------------------------------------------------------------------
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def commit() -> str:
+    """REPLICATION_COMMIT (a copied tree may have no .git), else git's HEAD."""
+    if os.environ.get("REPLICATION_COMMIT"):
+        return os.environ["REPLICATION_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def table(report: dict) -> str:
+    lines = [f"{'mode':<12}{'s/step':>10}{'steps/s':>10}{'data':>8}{'gen img/s':>11}"
+             f"{'peak MB':>9}"]
+    for mode, r in report["modes"].items():
+        gen = f"{r['images_per_second']:.1f}" if r["images_per_second"] else "-"
+        peak = f"{r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else "-"
+        lines.append(f"{mode:<12}{r['seconds_per_step']:>10.4f}{r['steps_per_second']:>10.2f}"
+                     f"{r['data_share']:>8.1%}{gen:>11}{peak:>9}")
+    for mode, ratio in report["ratios"].items():
+        gen = f", {ratio['images_per_second']:.2f}x images/s" if ratio["images_per_second"] else ""
+        lines.append(f"{mode}/faithful: {ratio['steps_per_second']:.2f}x steps/s (paired "
+                     f"blocks {ratio['steps_per_second_paired']:.2f}x){gen}")
+    for row in report.get("concurrency", []):
+        lines.append(f"{row['runs']} concurrent {row['mode']}: " + (
+            f"{row['aggregate_steps_per_second']:.2f} steps/s in total" if "error" not in row
+            else f"FAILED ({row['error']})"))
+    for check in report.get("verify", []):
+        state = {True: "ok", False: "FAILED", None: "skipped"}[check["passed"]]
+        lines.append(f"verify {check['check']}: {state} ({check['detail']})")
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    s = report["setup"]
+    head = (f"### {s['device_name']}, {s['image_size']} px, batch {s['batch_size']}\n\n"
+            f"- date: {s['date']}, commit {s['commit']}, torch {s['torch']}\n"
+            f"- command: `{s['command']}`\n"
+            f"- model: {s['model']}\n\n")
+    rows = ["| mode | s/step | steps/s | data share | generation img/s | peak MB |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for mode, r in report["modes"].items():
+        gen = f"{r['images_per_second']:.1f}" if r["images_per_second"] else "-"
+        peak = f"{r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else "-"
+        rows.append(f"| {mode} | {r['seconds_per_step']:.4f} | {r['steps_per_second']:.2f} | "
+                    f"{r['data_share']:.1%} | {gen} | {peak} |")
+    tail = [f"\n{mode}/faithful: **{r['steps_per_second']:.2f}x** steps/s (paired blocks "
+            f"{r['steps_per_second_paired']:.2f}x)" for mode, r in report["ratios"].items()]
+    for row in report.get("concurrency", []):
+        tail.append(f"\n{row['runs']} concurrent {row['mode']} run(s): " + (
+            f"{row['aggregate_steps_per_second']:.2f} steps/s in total"
+            if "error" not in row else f"failed: {row['error']}"))
+    return head + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
+
+
+def setup_record(cfg: ExperimentConfig, device: torch.device, args) -> dict:
+    g, d, loss = cfg.generator, cfg.discriminator, cfg.loss
+    return {"device": str(device), "device_name": device_name(device),
+            "torch": torch.__version__, "image_size": cfg.data.image_size,
+            "batch_size": cfg.train.batch_size, "experiment": args.experiment or args.data
+            or "default", "model": f"{g.arch} ngf {g.ngf}, D {d.receptive_field}x"
+            f"{d.receptive_field} ndf {d.ndf}, gan {loss.gan}, L1 weight {loss.l1_weight}",
+            "fast_precision": cfg.train.fast_precision, "date": datetime.date.today().isoformat(),
+            "commit": commit(), "command": "python -m replication.bench " + " ".join(sys.argv[1:])}
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- command line -------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from replication.config import add_experiment_arguments
+    add_experiment_arguments(parser)
+    parser.add_argument("--image-size", type=int,
+                        help="image size in pixels (default: the experiment's, paper 256)")
+    parser.add_argument("--batch-size", type=int,
+                        help="training batch size (default: the experiment's, paper 1)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--modes", default="faithful,fast",
+                        help=f"comma-separated modes to compare, from {list(MODES)} "
+                             "(default faithful,fast)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps per mode after the first (default 3)")
+    parser.add_argument("--blocks", type=int, default=5,
+                        help="timed blocks per mode, alternating between modes (default 5; "
+                             "0 = no timing, e.g. with --verify)")
+    parser.add_argument("--block-seconds", type=float, default=1.0,
+                        help="about how long one timed block runs (default 1.0)")
+    parser.add_argument("--no-gen", dest="gen", action="store_false",
+                        help="skip the generation timing")
+    parser.add_argument("--gen-batch", type=int, default=1,
+                        help="generation batch size (default 1, as the paper tests)")
+    parser.add_argument("--concurrent", default="",
+                        help="also measure N runs sharing the device, e.g. 1,2,4 (separate "
+                             "processes; aggregate steps/s)")
+    parser.add_argument("--concurrent-mode", default="fast", choices=list(MODES),
+                        help="the mode the concurrent runs use (default fast)")
+    parser.add_argument("--concurrent-seconds", type=float, default=10.0,
+                        help="how long the concurrent runs are timed (default 10)")
+    parser.add_argument("--curves", type=int, default=0, metavar="STEPS",
+                        help="also train faithful and fast STEPS steps from one seed and "
+                             "record their loss curves (e.g. 200)")
+    parser.add_argument("--verify", action="store_true",
+                        help="also run the fast-vs-faithful equivalence checks on the device")
+    parser.add_argument("--json", default="bench.json", help="results file (default bench.json)")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="also write the table as a benchmarks/RESULTS.md section")
+    parser.add_argument("--worker", choices=list(MODES), help=argparse.SUPPRESS)
+
+
+def parse_modes(text: str) -> list[str]:
+    modes = [m for m in text.split(",") if m]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ConfigError(f"--modes {text!r}: unknown mode {unknown[0] if unknown else ''!r}; "
+                          f"choose from {list(MODES)}")
+    return modes
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(n) for n in text.split(",") if n]
+    except ValueError:
+        counts = [0]
+    if any(n < 1 for n in counts):
+        raise ConfigError(f"--concurrent {text!r} must list positive process counts, e.g. 1,2,4")
+    return counts
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.worker:
+        return worker(args)
+    modes, counts = parse_modes(args.modes), parse_counts(args.concurrent)
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = with_synthetic_data(bench_config(args), Path(tmp))
+        report = {"setup": setup_record(cfg, device, args)}
+        progress(f"{report['setup']['model']}, {cfg.data.image_size} px, batch "
+                 f"{cfg.train.batch_size}, {report['setup']['device_name']}")
+        if args.verify:
+            report["verify"] = verify(cfg, device)
+        report["modes"] = measure(cfg, modes, device, args) if args.blocks else {}
+        report["ratios"] = ratios(report["modes"])
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # leave the device to the concurrent runs
+        if counts:
+            report["concurrency"] = concurrency(args, counts, args.concurrent_mode)
+        if args.curves:  # does fast mode learn as faithful does?
+            report["curves"] = loss_curves(cfg, ["faithful", "fast"], device, args.curves)
+    print(table(report))
+    write_json(args.json, report)
+    if args.markdown:
+        write_text(args.markdown, markdown(report))
+    failed = [c["check"] for c in report.get("verify", []) if c["passed"] is False]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # `python -m replication.bench` (the concurrent workers use it)
+    cli = argparse.ArgumentParser(prog="python -m replication.bench", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(cli)
+    sys.exit(run(cli.parse_args()))

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# One-call GPU check of the fast training mode: CUDA correctness, then the benchmark table.
+#
+#   scripts/gpu_check.sh                 # on a GPU machine, from the repository root
+#   scripts/gpu_check.sh --cpu-dry-run   # the same steps on the CPU at toy sizes (~3 min)
+#
+# Needs python3 with torch, numpy, pillow, pyyaml, tqdm (no dvc, dvclive, pytorch-fid:
+# nothing here imports them; training logs no curves without dvclive). Steps, each
+# under its own time limit, each run even if an earlier one failed:
+#   env      the card, driver, torch
+#   verify   G and D on the GPU vs the CPU; fast vs faithful step (fp32 and bf16
+#            tolerances); CUDA graph vs eager (same dropout draws); fast-mode L1 falls
+#            over 200 steps; exact resume of train() in fast mode
+#   b1       256 px batch 1, default L1+cGAN model: faithful, fast and fast variants
+#            (which ingredient helps), generation images/s, 1/2/4 concurrent fast runs,
+#            the 200-step loss curves of faithful and fast (steps/s and curves are also
+#            in the JSON files)
+#   b10      256 px batch 10: faithful vs fast
+# Results go to $OUT (default benchmarks/gpu-check): one JSON and one log per step, and
+# RESULTS-section.md, ready to paste into benchmarks/RESULTS.md. The step limits add up to
+# 7.3 minutes (expected: about 4 on an H100). Exit status: the number of failed steps.
+set -u
+cd "$(dirname "$0")/.."
+
+DRY=${GPU_CHECK_DRY_RUN:-0}
+[ "${1:-}" = "--cpu-dry-run" ] && DRY=1
+OUT=${OUT:-benchmarks/gpu-check}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export REPLICATION_COMMIT=${REPLICATION_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+
+if [ "$DRY" = 1 ]; then  # same steps, toy sizes: catches bugs without a GPU
+  DEVICE=cpu; SIZE=32; B10=4; NETS=(--set generator.ngf=8 --set discriminator.ndf=8)
+  TIMING=(--blocks 2 --block-seconds 0.2 --warmup 1); CONC=(--concurrent 1,2 --concurrent-seconds 1)
+  CURVES=20
+else
+  DEVICE=cuda; SIZE=256; B10=10; NETS=()
+  TIMING=(--blocks 5 --block-seconds 1.0 --warmup 3); CONC=(--concurrent 1,2,4 --concurrent-seconds 8)
+  CURVES=200
+fi
+BENCH=("$PY" -m replication.bench --device "$DEVICE" --image-size "$SIZE" "${NETS[@]}")
+
+log() { echo "[$(date +%H:%M:%S)] gpu_check: $*"; }
+FAILED=()
+step() {  # step NAME SECONDS COMMAND...: run it, keep its log, go on whatever happens
+  local name=$1 limit=$2; shift 2
+  log "start $name (limit ${limit}s): $*"
+  # SIGINT first: the bench then stops its concurrent workers; KILL 10 s later if need be
+  timeout -s INT -k 10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  local status=${PIPESTATUS[0]}
+  if [ "$status" = 0 ]; then log "ok $name"; else log "FAILED $name (exit $status)"; FAILED+=("$name"); fi
+}
+
+step env 30 "$PY" - "$DEVICE" <<'EOF'
+import sys, torch
+print("python", sys.version.split()[0], "| torch", torch.__version__, "| cuda", torch.version.cuda)
+if sys.argv[1] != "cuda":
+    print("card: none, CPU dry run")
+elif not torch.cuda.is_available():
+    sys.exit("no CUDA device visible to torch")
+else:
+    p = torch.cuda.get_device_properties(0)
+    print(f"card: {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability "
+          f"{p.major}.{p.minor}")
+EOF
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$OUT/env.log"
+
+step verify 120 "${BENCH[@]}" --verify --blocks 0 --json "$OUT/verify.json"
+step b1 200 "${BENCH[@]}" --batch-size 1 "${TIMING[@]}" "${CONC[@]}" \
+  --modes faithful,fast,fast-eager,fast-fp32,fast-nchw --curves "$CURVES" \
+  --json "$OUT/bench-b1.json" --markdown "$OUT/bench-b1.md"
+step b10 90 "${BENCH[@]}" --batch-size "$B10" "${TIMING[@]}" --modes faithful,fast \
+  --json "$OUT/bench-b10.json" --markdown "$OUT/bench-b10.md"
+
+{
+  echo "## $(grep -m1 '^card: ' "$OUT/env.log" | cut -c7-) — $(date +%Y-%m-%d), commit $REPLICATION_COMMIT"
+  echo
+  echo "Command: \`OUT=$OUT scripts/gpu_check.sh${1:+ $1}\` (failed steps: ${FAILED[*]:-none})"
+  echo
+  echo "Equivalence checks:"
+  echo
+  grep '^verify ' "$OUT/verify.log" | sed 's/^/- /'
+  for md in "$OUT/bench-b1.md" "$OUT/bench-b10.md"; do
+    echo; [ -f "$md" ] && cat "$md" || echo "($md missing: its step failed)"
+  done
+} > "$OUT/RESULTS-section.md"
+log "wrote $OUT/RESULTS-section.md; failed steps: ${FAILED[*]:-none}"
+exit "${#FAILED[@]}"

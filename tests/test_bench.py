@@ -1,0 +1,107 @@
+"""`replication bench`: timings against known sleeps, hand-computed ratios, the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pytest
+import torch
+
+from replication import bench, fast
+from replication.config import ConfigError
+from replication.data.paired import TrainingPairs
+from replication.train import Trainer
+
+TINY = ["--image-size", "32", "--set", "generator.ngf=8", "--set", "discriminator.ndf=8",
+        "--device", "cpu"]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return parser.parse_args([*TINY, *argv])
+
+
+def tiny_config(tmp_path, *argv: str):
+    return bench.with_synthetic_data(bench.bench_config(parse(*argv)), tmp_path)
+
+
+def test_block_time_and_data_share_match_known_sleeps(tmp_path, monkeypatch):
+    # a step that takes 20 ms after a batch that takes 10 ms: 30 ms per step, 1/3 data
+    def slow_batch(self, step, device, rows=None):
+        time.sleep(0.01)
+        return None, None
+
+    def slow_step(self, x, y):
+        time.sleep(0.02)
+        self.step += 1
+        return {}
+
+    runner = bench.Runner(tiny_config(tmp_path), "faithful", torch.device("cpu"))
+    monkeypatch.setattr(TrainingPairs, "batch", slow_batch)
+    monkeypatch.setattr(Trainer, "train_step", slow_step)
+    per_step, data_share = runner.train_block(10)
+    assert 0.03 <= per_step <= 0.05
+    assert data_share == pytest.approx(1 / 3, abs=0.1)
+
+
+def test_ratios_use_medians_and_neighbouring_blocks():
+    blocks = {"faithful": [2.0, 6.0, 4.0], "fast": [1.0, 5.0, 1.0]}
+    results = {mode: {"steps_per_second": 1 / sorted(b)[1], "blocks_seconds_per_step": b,
+                      "images_per_second": None} for mode, b in blocks.items()}
+    ratio = bench.ratios(results)["fast"]
+    assert ratio["steps_per_second"] == pytest.approx(4.0)  # medians 4 s vs 1 s
+    assert ratio["steps_per_second_paired"] == pytest.approx(2.0)  # median of 2, 1.2, 4
+
+
+def test_block_size_aims_at_the_requested_seconds():
+    assert bench.block_steps(0.01, 1.0) == 100
+    assert bench.block_steps(5.0, 1.0) == 1
+    assert bench.block_steps(1e-9, 1.0) == 1000
+
+
+def test_bad_mode_and_count_lists_are_refused():
+    with pytest.raises(ConfigError, match="turbo"):
+        bench.parse_modes("faithful,turbo")
+    with pytest.raises(ConfigError, match="positive process counts"):
+        bench.parse_counts("1,x")
+
+
+def test_report_times_both_modes_and_records_equal_fp32_curves(tmp_path, capsys):
+    # fp32 fast mode on the CPU computes the faithful step (tests/test_fast.py), so the two
+    # recorded loss curves must agree; the table, JSON and markdown must all be written
+    args = parse("--set", "train.fast_precision=fp32", "--blocks", "2", "--block-seconds",
+                 "0.05", "--warmup", "1", "--curves", "4", "--json", str(tmp_path / "b.json"),
+                 "--markdown", str(tmp_path / "b.md"))
+    assert bench.run(args) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert set(report["modes"]) == {"faithful", "fast"}
+    assert report["modes"]["fast"]["options"] == {"bf16": False, "channels_last": False,
+                                                  "cuda_graph": False}
+    curves = report["curves"]["curves"]
+    assert len(curves["faithful"]["loss_G_l1"]) == 4
+    for name, values in curves["faithful"].items():
+        assert curves["fast"][name] == pytest.approx(values, abs=1e-5), name
+    assert "fast/faithful" in capsys.readouterr().out
+    assert "| faithful |" in (tmp_path / "b.md").read_text()
+
+
+def test_verify_catches_a_fast_step_with_other_dropout_draws(tmp_path, monkeypatch):
+    cfg, cpu = tiny_config(tmp_path), torch.device("cpu")
+    assert bench.verify_fast_fp32(cfg, cpu)["passed"]
+    real = fast.FastStep.__call__
+
+    def shifted(self, x, y):
+        torch.rand(1)  # one extra draw: every dropout mask after it changes
+        return real(self, x, y)
+
+    monkeypatch.setattr(fast.FastStep, "__call__", shifted)
+    assert not bench.verify_fast_fp32(cfg, cpu)["passed"]
+
+
+def test_concurrent_workers_each_report_a_rate(tmp_path):
+    args = parse("--concurrent-seconds", "0.5", "--warmup", "0")
+    rates = bench.run_workers(args, 2, "fast")
+    assert len(rates) == 2 and all(rate > 0 for rate in rates)
