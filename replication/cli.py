@@ -29,6 +29,8 @@ COMMANDS = {
                "render the results tables, claims and README from the metrics files"),
     "notebook": ("replication.tables",
                  "execute notebooks/results.ipynb (papermill) and render it to HTML"),
+    "bench": ("replication.bench",
+              "time training and generation: faithful vs fast mode, concurrency, equivalence"),
     "status": ("replication.status",
                "what the pipeline has produced so far (--check: fail when incomplete)"),
     "config": ("replication.config",

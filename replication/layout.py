@@ -49,4 +49,5 @@ def score_metrics(experiment: str) -> Path:
 # Source files that define the training computation (paths inside the package). The
 # train stages depend on exactly these (dvc.yaml), and a checkpoint records their hash:
 # a persisted checkpoint made by other code is not resumed by the pipeline.
-TRAIN_CODE = ("models", "data/paired.py", "train.py", "config.py", "checkpoints.py")
+TRAIN_CODE = ("models", "data/paired.py", "train.py", "fast.py", "distributed.py", "config.py",
+              "checkpoints.py")
