@@ -184,7 +184,8 @@ def measure(scores: dict, family: str, column: str, prefer: set[str] = frozenset
         else:
             values.append(float(result[column]))
             names.add(name)
-            protocols.add(f"{name} ({result['protocol']})" if result.get("protocol") else name)
+            protocol = result.get("protocol")
+            protocols.add(f"{name} ({protocol})" if protocol and protocol != name else name)
             segmenters.add(str(result.get("segmenter") or ""))
             images.add(_image_count(result))
     gaps = list(dict.fromkeys(gaps))  # each reason once, in order
