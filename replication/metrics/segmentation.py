@@ -133,15 +133,25 @@ def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None =
     max_distance: pixels farther (Euclidean RGB) than this from every colour -> 255.
     ignore_colors: extra (K, 3) colours that decode to 255 when nearest (e.g.
     VOID_COLORS); None = the 19 class colours only (SPEC §4).
-    Works through `chunk_pixels` pixels at a time to bound memory at 1024x2048.
+    Each distinct colour is decoded once (a label map, even JPEG-noisy, has far fewer
+    distinct colours than pixels), `chunk_pixels` colours at a time to bound memory.
     """
     image = np.asarray(image_rgb)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"colour label image has shape {image.shape}; expected (H, W, 3) RGB")
+    rgb = image.reshape(-1, 3).astype(np.int64)
+    codes, inverse = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2],
+                               return_inverse=True)
+    distinct = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+    decoded = _nearest_ids(distinct, palette, max_distance, ignore_colors, chunk_pixels)
+    return decoded[inverse.reshape(-1)].reshape(image.shape[:2])
+
+
+def _nearest_ids(flat: np.ndarray, palette, max_distance, ignore_colors,
+                 chunk_pixels: int) -> np.ndarray:
     extra = np.zeros((0, 3)) if ignore_colors is None else np.asarray(ignore_colors)
     colors = np.concatenate([np.asarray(palette), extra]).astype(np.int64)
     ids = np.concatenate([np.arange(len(palette)), np.full(len(extra), IGNORE)]).astype(np.uint8)
-    flat = image.reshape(-1, 3)
     out = np.empty(len(flat), dtype=np.uint8)
     for start in range(0, len(flat), chunk_pixels):
         x = flat[start:start + chunk_pixels].astype(np.int64)
@@ -152,4 +162,4 @@ def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None =
         if max_distance is not None:
             decoded[d2[np.arange(len(x)), nearest] > max_distance ** 2] = IGNORE
         out[start:start + len(x)] = decoded
-    return out.reshape(image.shape[:2])
+    return out
