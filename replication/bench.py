@@ -19,7 +19,6 @@ Prints a table; writes everything to --json (and --markdown for benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import datetime
@@ -358,16 +357,6 @@ def verdict(name: str, passed: bool | None, detail: str) -> dict:
     return {"check": name, "passed": passed, "detail": detail}
 
 
-@contextlib.contextmanager
-def exact_fp32():
-    saved = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = saved
-
-
 def verify_forward(cfg: ExperimentConfig, device: torch.device) -> dict:
     """G and D on the device give the CPU's outputs (train-mode BatchNorm, no dropout)."""
     torch.manual_seed(0)
@@ -378,7 +367,7 @@ def verify_forward(cfg: ExperimentConfig, device: torch.device) -> dict:
     size = cfg.data.image_size
     x, y = (torch.rand(2, 3, size, size) * 2 - 1 for _ in "xy")
     worst = {}
-    with exact_fp32(), torch.no_grad():
+    with fast.fp32_exact(), torch.no_grad():
         d_inputs = (x, y) if D is not None and D.conditional else (y,)
         for name, net, inputs in (("G", G, (x,)), ("D", D, d_inputs)):
             if net is None:

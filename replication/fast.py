@@ -24,6 +24,7 @@ which draw, so CUDA fast masks differ from faithful ones (same distribution).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import weakref
 from dataclasses import dataclass
@@ -73,14 +74,30 @@ def adam(params, train_cfg, options: FastOptions) -> torch.optim.Adam:
 
 
 @contextlib.contextmanager
-def cudnn_benchmark():
-    # autotune convolutions for the fast step only; the faithful step keeps the defaults
-    saved = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
+def backend_flags(flags: dict[str, bool]):
+    """Set torch.backends flags (e.g. "cudnn.benchmark") for the block, then restore them."""
+    saved = []
+    for name, value in flags.items():
+        *path, attr = name.split(".")
+        owner = functools.reduce(getattr, path, torch.backends)
+        saved.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, value)
     try:
         yield
     finally:
-        torch.backends.cudnn.benchmark = saved
+        for owner, attr, value in reversed(saved):
+            setattr(owner, attr, value)
+
+
+def cudnn_benchmark():
+    # autotune convolutions for the fast step only; the faithful step keeps the defaults
+    return backend_flags({"cudnn.benchmark": True})
+
+
+def fp32_exact():
+    """Plain fp32 matmuls and convolutions: TF32 (on by default for cuDNN convolutions)
+    rounds inputs to 10 mantissa bits; Caffe ran the FCN, and faithful checks run, in fp32."""
+    return backend_flags({"cudnn.allow_tf32": False, "cuda.matmul.allow_tf32": False})
 
 
 class FastStep:

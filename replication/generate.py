@@ -19,6 +19,7 @@ from PIL import Image
 from replication import checkpoints
 from replication.config import ConfigError, DataConfig, ExperimentConfig
 from replication.data.paired import TestPairs, to_uint8
+from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, write_json
 from replication.train import build_networks, resolve_device
 
@@ -53,7 +54,7 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     G.train(mode == "train")
     torch.manual_seed(seed)
     began = time.perf_counter()
-    with atomic_dir(out_dir) as tmp, torch.no_grad():
+    with atomic_dir(out_dir) as tmp, torch.no_grad(), fp32_exact():  # no TF32 convolutions
         for indices, x, _ in pairs.batches(batch_size, dev):
             images = to_uint8(G(x)).permute(0, 2, 3, 1).cpu().numpy()
             for i, image in zip(indices, images):

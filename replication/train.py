@@ -171,7 +171,11 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         with distributed.active(self.shard):
-            losses = self.fast(x, y) if self.fast is not None else self.compute(x, y)
+            if self.fast is not None:
+                losses = self.fast(x, y)
+            else:  # faithful: true fp32 (the Lua code ran fp32; cuDNN would use TF32)
+                with fast.fp32_exact():
+                    losses = self.compute(x, y)
         self.sched_G.step()
         if self.sched_D is not None:
             self.sched_D.step()

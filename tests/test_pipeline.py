@@ -34,6 +34,15 @@ def test_stage_outputs_follow_the_layout():
     assert str(layout.train_metrics("${key}")) in str(stages["train"]["do"]["metrics"])
 
 
+TWO_EXPERIMENTS = {"facades-a": {"data": {"dataset": "facades"}},
+                   "facades-b": {"data": {"dataset": "facades"}, "loss": {"gan": "none"}}}
+
+
+def dvc_in(project: Path):
+    return lambda *args: subprocess.run(["dvc", *args], cwd=project, check=True,
+                                        capture_output=True, text=True).stdout
+
+
 def make_project(tmp_path: Path, experiments: dict) -> Path:
     """A git + DVC copy of the project with a tiny smoke profile (32 px, 3 steps)."""
     project = tmp_path / "project"
@@ -59,12 +68,8 @@ def make_project(tmp_path: Path, experiments: dict) -> Path:
 @pytest.mark.slow
 def test_queue_runs_experiments_in_parallel(tmp_path):
     # The supported DVC route for a grid on several workers: queue, then start N workers.
-    experiments = {"facades-a": {"data": {"dataset": "facades"}},
-                   "facades-b": {"data": {"dataset": "facades"}, "loss": {"gan": "none"}}}
-    project = make_project(tmp_path, experiments)
-    run = lambda *args: subprocess.run(["dvc", *args], cwd=project, check=True,  # noqa: E731
-                                       capture_output=True, text=True).stdout
-    for name in experiments:
+    run = dvc_in(make_project(tmp_path, TWO_EXPERIMENTS))
+    for name in TWO_EXPERIMENTS:
         run("exp", "run", "--queue", f"train@{name}")
     run("queue", "start", "-j", "2")
     deadline = time.time() + 240
@@ -73,17 +78,14 @@ def test_queue_runs_experiments_in_parallel(tmp_path):
     status = run("queue", "status")
     assert status.count("Success") == 2, status
     shown = run("exp", "show", "--json")
-    for name in experiments:  # each queued experiment trained its own run to the end
+    for name in TWO_EXPERIMENTS:  # each queued experiment trained its own run to the end
         assert f"metrics/{name}/train.json" in shown
 
 
 @pytest.mark.slow
 def test_changing_one_experiment_reruns_only_its_stages(tmp_path):
-    experiments = {"facades-a": {"data": {"dataset": "facades"}},
-                   "facades-b": {"data": {"dataset": "facades"}, "loss": {"gan": "none"}}}
-    project = make_project(tmp_path, experiments)
-    dvc = lambda *args: subprocess.run(["dvc", *args], cwd=project, check=True,  # noqa: E731
-                                       capture_output=True, text=True).stdout
+    project = make_project(tmp_path, TWO_EXPERIMENTS)
+    dvc = dvc_in(project)
     dvc("repro")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["facades-b"]["train"] = {"lr": 1.0e-3}

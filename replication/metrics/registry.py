@@ -19,7 +19,6 @@ Protocol names (SPEC §4):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import time
@@ -41,6 +40,7 @@ from replication.metrics.color import color_stats
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               count_official_quirks, decode_color_labels,
                                               scores)
+from replication.fast import fp32_exact  # noqa: F401 (score and segmenter use it)
 from replication.train import resolve_device
 
 SEGMENTER_DIR = layout.SEGMENTER  # the `segmenter` stage's output (dvc.yaml)
@@ -265,18 +265,6 @@ def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
 def read_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"))
-
-
-@contextlib.contextmanager
-def fp32_exact():
-    """Plain fp32 matmuls and convolutions while scoring: Caffe ran the FCN in fp32,
-    and TF32 (on by default for cuDNN convolutions) rounds inputs to 10 mantissa bits."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 # --- segmentation scores -------------------------------------------------------------
