@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from replication import checkpoints, distributed, fast
 from replication.config import ConfigError, ExperimentConfig, dump_yaml
+from replication.data.registry import VERIFIED_MARKER
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
 from replication.fileio import write_json, write_text
 from replication.models import build_discriminator, build_generator
@@ -238,7 +239,7 @@ def fingerprint(cfg: ExperimentConfig) -> str:
         for path in sorted((package / entry).rglob("*.py")) if (package / entry).is_dir() \
                 else [package / entry]:
             digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
-    marker = Path(cfg.data.root) / cfg.data.dataset / ".verified.json"
+    marker = Path(cfg.data.root) / cfg.data.dataset / VERIFIED_MARKER
     digest.update(marker.read_bytes() if marker.is_file() else b"no install record")
     return digest.hexdigest()[:16]
 

@@ -10,26 +10,17 @@ depend on the record, so DVC re-runs them exactly when an input appears or chang
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from replication import layout
-from replication.fileio import write_json
-
-
-def sha256(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+from replication.fileio import file_sha256, write_json
 
 
 def describe(folder: Path) -> dict[str, dict]:
     if not folder.is_dir():
         return {}
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
-    return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+    return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
             for p in files}
 
 

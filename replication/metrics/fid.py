@@ -9,7 +9,6 @@ one-line reason in the result, not a crash.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Callable, Sequence
 from unittest import mock
@@ -22,11 +21,13 @@ from scipy import linalg
 import pytorch_fid.inception
 from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
 
+from replication.data.paired import IMAGE_SUFFIXES
+from replication.fileio import file_sha256
+
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256_PREFIX = "6726825d"  # torch hub names files by their sha256 prefix
 WEIGHTS_PARAM = "scoring.inception_weights"  # params.yaml key for an explicit path
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class WeightsUnavailable(FileNotFoundError):
@@ -141,14 +142,6 @@ def load_inception(weights: str | Path | None = None, device: str = "cpu") -> In
     return model.to(device).eval()
 
 
-def weights_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
@@ -234,7 +227,7 @@ def _check_same_resolution(gen_dir, gen_files, real_dir, real_files) -> None:
 def _inception_features(weights, device, batch_size) -> tuple[Callable, dict]:
     path = resolve_weights(weights)
     model = load_inception(path, device)
-    sha = weights_sha256(path)
+    sha = file_sha256(path)
     source = {"feature_extractor": FEATURE_EXTRACTOR, "weights": str(path),
               "weights_sha256": sha,
               "weights_are_pytorch_fid": sha.startswith(WEIGHTS_SHA256_PREFIX)}

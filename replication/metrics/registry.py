@@ -41,6 +41,7 @@ from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               count_official_quirks, decode_color_labels,
                                               scores)
 from replication.fast import fp32_exact  # noqa: F401 (score and segmenter use it)
+from replication.fileio import file_sha256
 from replication.train import resolve_device
 
 SEGMENTER_DIR = layout.SEGMENTER  # the `segmenter` stage's output (dvc.yaml)
@@ -284,7 +285,7 @@ def load_exact_segmenter(scoring: ScoringConfig) -> tuple[torch.nn.Module, dict]
     path = CONVERTED_FCN if CONVERTED_FCN.is_file() else Path(scoring.fcn_caffemodel)
     return fcn.load_segmenter(path), {
         "segmenter": "FCN-8s Cityscapes, the pix2pix authors' caffemodel",
-        "segmenter_weights": str(path), "segmenter_sha256": fid.weights_sha256(path),
+        "segmenter_weights": str(path), "segmenter_sha256": file_sha256(path),
         "segmenter_caffemodel": scoring.fcn_caffemodel}
 
 
@@ -294,7 +295,7 @@ def load_fallback_segmenter() -> tuple[torch.nn.Module, dict]:
                                 "`replication segmenter` (dvc stage segmenter) first")
     info = {"segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
             "segmenter_weights": str(FALLBACK_WEIGHTS),
-            "segmenter_sha256": fid.weights_sha256(FALLBACK_WEIGHTS)}
+            "segmenter_sha256": file_sha256(FALLBACK_WEIGHTS)}
     if FALLBACK_REPORT.is_file():  # its own score on real photos: the calibration row
         report = json.loads(FALLBACK_REPORT.read_text())
         for key in ("per_pixel_acc", "per_class_acc", "class_iou", "image_size"):
@@ -405,7 +406,7 @@ def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, d
     """(files -> (N, 2048) pool3 features, what produced them)."""
     path = inception_weights_path(scoring)
     model = fid.load_inception(path, device)
-    sha = fid.weights_sha256(path)
+    sha = file_sha256(path)
     return (lambda files: fid.image_features(model, files, device=device)), {
         "feature_extractor": fid.FEATURE_EXTRACTOR, "weights": str(path), "weights_sha256": sha,
         "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}

@@ -35,7 +35,7 @@ from replication.config import (ConfigError, ExperimentConfig, deep_merge, from_
                                 dataset_settings, load_params, scale_profile)
 from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
 from replication.data.paired import PairFolder, split_folder
-from replication.fileio import write_json
+from replication.fileio import file_sha256, write_json
 from replication.metrics import fcn, fid
 from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBACK_WEIGHTS,
                                           ScoringConfig, SegmenterConfig, Session, fp32_exact,
@@ -182,7 +182,7 @@ def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
     models = {"fcn_score_fallback": (model, {
         "segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
         "segmenter_weights": str(FALLBACK_WEIGHTS),
-        "segmenter_sha256": fid.weights_sha256(FALLBACK_WEIGHTS)})}
+        "segmenter_sha256": file_sha256(FALLBACK_WEIGHTS)})}
     with fp32_exact(), Session(cfg, scoring, models) as session:
         photos = session.real_dir()  # labels -> photo: the targets are the real photos
         return score_folders(session, scale, {f"seed-{scoring.segmenter.seed}": photos}, names)
