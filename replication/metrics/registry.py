@@ -40,7 +40,6 @@ from replication.metrics.color import color_stats
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               count_official_quirks, decode_color_labels,
                                               scores)
-from replication.fast import fp32_exact  # noqa: F401 (score and segmenter use it)
 from replication.fileio import file_sha256
 from replication.train import resolve_device
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from replication import layout
 from replication.config import ExperimentConfig, load_experiment, load_params
+from replication.fast import fp32_exact
 from replication.fileio import write_json
-from replication.metrics.registry import (ScoringConfig, Session, fp32_exact,
+from replication.metrics.registry import (ScoringConfig, Session,
                                           generated_files, load_scoring, metrics_for,
                                           run_metric)
 

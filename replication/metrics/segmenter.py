@@ -35,10 +35,11 @@ from replication.config import (ConfigError, ExperimentConfig, deep_merge, from_
                                 dataset_settings, load_params, scale_profile)
 from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
 from replication.data.paired import PairFolder, split_folder
+from replication.fast import fp32_exact
 from replication.fileio import file_sha256, write_json
-from replication.metrics import fcn, fid
+from replication.metrics import fcn
 from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBACK_WEIGHTS,
-                                          ScoringConfig, SegmenterConfig, Session, fp32_exact,
+                                          ScoringConfig, SegmenterConfig, Session,
                                           load_scoring, missing_exact_inputs)
 from replication.metrics.score import score_folders
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
