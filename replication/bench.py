@@ -38,8 +38,9 @@ import torch
 from PIL import Image
 
 from replication import fast
-from replication.config import ConfigError, ExperimentConfig, from_dict, parse_overrides
+from replication.config import ExperimentConfig, from_dict, parse_overrides
 from replication.data.paired import TrainingPairs
+from replication.errors import ConfigError
 from replication.fileio import write_json, write_text
 from replication.train import (LossMeter, Trainer, build_networks, check_finite,
                                resolve_device, train)

@@ -14,15 +14,12 @@ from typing import Any
 
 import torch
 
-from replication.config import ConfigError, ExperimentConfig, from_dict
+from replication.config import ExperimentConfig, from_dict
+from replication.errors import CheckpointError, ConfigError
 from replication.fileio import atomic_path
 
 GENERATOR_FORMAT = "pix2pix-replication/generator/v1"
 STATE_FORMAT = "pix2pix-replication/train-state/v1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used here; the message names the file and the fix."""
 
 
 def save(obj: dict[str, Any], path: str | Path) -> None:
@@ -30,18 +27,36 @@ def save(obj: dict[str, Any], path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
+# What each kind must hold (key -> allowed types); anything else is not our checkpoint.
+_DICT, _OPTIONAL_DICT, _INT = (dict,), (dict, type(None)), (int,)
+REQUIRED_KEYS = {
+    GENERATOR_FORMAT: {"config": _DICT, "state_dict": _DICT, "seed": _INT, "step": _INT},
+    STATE_FORMAT: {"config": _DICT, "seed": _INT, "step": _INT, "total_steps": _INT,
+                   "G": _DICT, "opt_G": _DICT, "sched_G": _DICT, "D": _OPTIONAL_DICT,
+                   "opt_D": _OPTIONAL_DICT, "sched_D": _OPTIONAL_DICT, "rng": _DICT,
+                   "meter": _DICT},
+}
+
+
 def load(path: str | Path, expected_format: str) -> dict[str, Any]:
+    """The checkpoint at `path`, checked to be a complete `expected_format` file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; train first (`replication train`)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a damaged file
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:120]}); delete it and retrain") from None
+    except Exception as err:  # torch raises many kinds for a damaged file, some without text
+        detail = (str(err).splitlines() or ["empty or truncated file"])[0][:120]
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {detail}); "
+                              "delete it and retrain") from None
     if not isinstance(obj, dict) or obj.get("format") != expected_format:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path}: not a {expected_format} file (format {got!r})")
+    for key, types in REQUIRED_KEYS[expected_format].items():
+        if not isinstance(obj.get(key), types) or isinstance(obj.get(key), bool):
+            problem = "lacks" if key not in obj else f"has a {type(obj[key]).__name__} as"
+            raise CheckpointError(f"{path}: incomplete {expected_format} file ({problem} "
+                                  f"{key!r}); delete it and retrain")
     return obj
 
 

@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from replication.errors import UserError
+
 # command -> (module exposing add_arguments(parser) and run(args), one-line help)
 COMMANDS = {
     "download": ("replication.data.download",
@@ -42,16 +44,6 @@ COMMANDS = {
 ENTRY_POINTS = {"notebook": ("add_notebook_arguments", "run_notebook")}
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by inputs: printed as one line without a traceback."""
-    from replication.data.cityscapes_build import CityscapesBuildError
-    from replication.data.download import DownloadError
-    from replication.train import TrainingDiverged
-    # ConfigError, DataError and CheckpointError are ValueErrors
-    return (ValueError, FileNotFoundError, FileExistsError, DownloadError,
-            CityscapesBuildError, TrainingDiverged)
-
-
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only the chosen command's module is imported (`download` needs no torch)."""
     parser = argparse.ArgumentParser(prog="replication", description=__doc__,
@@ -75,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return args._run(args) or 0
-    except user_errors() as err:
+    except UserError as err:  # bad input: one line; anything else is a bug (traceback)
         if os.environ.get("REPLICATION_DEBUG"):
             raise
         print(f"error: {err}", file=sys.stderr)

@@ -23,9 +23,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the key and the fix."""
+from replication.errors import ConfigError
 
 
 @dataclass(frozen=True)

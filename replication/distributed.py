@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from replication.config import ConfigError
+from replication.errors import ConfigError
 
 
 @dataclass

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from replication.config import ConfigError
+from replication.errors import ConfigError
 
 WARMUP_STEPS = 3  # eager steps before capture (PyTorch's CUDA-graph recipe); rewound after
 

@@ -17,8 +17,9 @@ import torch
 from PIL import Image
 
 from replication import checkpoints
-from replication.config import ConfigError, DataConfig, ExperimentConfig
+from replication.config import DataConfig, ExperimentConfig
 from replication.data.paired import TestPairs, to_uint8
+from replication.errors import ConfigError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, write_json
 from replication.train import build_networks, resolve_device

@@ -28,7 +28,8 @@ import yaml
 from scipy.stats import spearmanr
 
 from replication import layout
-from replication.config import ConfigError, experiment_dict, load_params
+from replication.config import experiment_dict, load_params
+from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.yaml")
@@ -57,7 +58,7 @@ RECORD_COLUMNS = ["table", "label", "experiment", "column", "reference", "mean",
                   "images", "scale", "gap", "note"]
 
 
-class TablesError(ValueError):
+class TablesError(ConfigError):
     """A bad paper-numbers file or argument; the message names it and the fix."""
 
 

@@ -30,18 +30,15 @@ import torch
 from tqdm import tqdm
 
 from replication import checkpoints, distributed, fast
-from replication.config import ConfigError, ExperimentConfig, dump_yaml
+from replication.config import ExperimentConfig, dump_yaml
 from replication.data.registry import VERIFIED_MARKER
+from replication.errors import CheckpointError, ConfigError, TrainingDiverged
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
 from replication.fileio import write_json, write_text
 from replication.models import build_discriminator, build_generator
 from replication.models.losses import discriminator_loss, generator_loss
 
 LOSS_NAMES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake")
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN/Inf; the last good checkpoint is kept."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -204,6 +201,17 @@ class Trainer:
         stored = checkpoints.config_of(state, path)
         checkpoints.check_same_architecture(stored, self.cfg, path)
         check_same_trajectory(stored, self.cfg, state, self.seed, path)
+        try:  # a hand-edited or foreign file fails here: one line, not a traceback
+            self._load_tensors(state, path)
+        except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as err:
+            detail = " ".join(str(err).split())[:160]
+            raise CheckpointError(f"{path}: training state does not fit this run "
+                                  f"({type(err).__name__}: {detail}); delete it and "
+                                  "retrain") from None
+        self.step = state["step"]
+        return state["meter"]
+
+    def _load_tensors(self, state: dict, path: Path) -> None:
         checkpoints.load_weights(self.G, state["G"], path, "generator")
         load_optimizer(self.opt_G, state["opt_G"])
         self.sched_G.load_state_dict(state["sched_G"])
@@ -214,8 +222,6 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.step = state["step"]
-        return state["meter"]
 
 
 def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
@@ -253,12 +259,12 @@ RESUMABLE_CHANGES = {"train.log_every", "train.sample_every", "train.checkpoint_
 def check_same_trajectory(stored: ExperimentConfig, current: ExperimentConfig, state: dict,
                           seed: int, path: Path) -> None:
     if state["seed"] != seed:
-        raise checkpoints.CheckpointError(f"{path}: checkpoint is for seed {state['seed']}, not "
+        raise CheckpointError(f"{path}: checkpoint is for seed {state['seed']}, not "
                                           f"{seed}; use its run folder or --restart")
     a, b = _flatten(stored.to_dict()), _flatten(current.to_dict())
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key) and not _resumable(key):
-            raise checkpoints.CheckpointError(
+            raise CheckpointError(
                 f"{path}: checkpoint was trained with {key}={a.get(key)!r}, config now says "
                 f"{b.get(key)!r}; restore the setting or pass --restart to start over")
 
@@ -465,7 +471,7 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
             meter = LossMeter(trainer.load_state_dict(state, state_path))
             if not is_main(trainer):  # rank 0 carries the sums so far (LossMeter.collect)
                 meter.sums = {k: torch.zeros_like(v) for k, v in meter.sums.items()}
-        except checkpoints.CheckpointError as err:
+        except CheckpointError as err:
             if on_mismatch != "restart":
                 raise
             print(f"warning: {err} -> starting over")
@@ -491,7 +497,7 @@ def check_fingerprint(state: dict, cfg: ExperimentConfig, path: Path, on_mismatc
     message = (f"{path}: the training code or the dataset changed since this checkpoint was "
                "written")
     if on_mismatch == "restart":
-        raise checkpoints.CheckpointError(message)
+        raise CheckpointError(message)
     print(f"warning: {message}; resuming anyway (pass --restart to start over)")
 
 

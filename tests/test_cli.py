@@ -48,3 +48,27 @@ def test_config_prints_paper_defaults(capsys):
     assert cli.main(["config"]) == 0
     out = capsys.readouterr().out
     assert "lr: 0.0002" in out and "receptive_field: 70" in out
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    # only UserError is an input error; a ValueError from a bug must not become a one-liner
+    from replication import config
+
+    def buggy(args):
+        raise ValueError("internal bug")
+
+    monkeypatch.setattr(config, "run", buggy)
+    with pytest.raises(ValueError, match="internal bug"):
+        cli.main(["config"])
+
+
+def test_every_input_error_class_is_a_user_error():
+    from replication import errors
+    from replication.data.cityscapes_build import CityscapesBuildError
+    from replication.metrics.fcn import CaffeModelError
+    from replication.metrics.fid import WeightsUnavailable
+    from replication.tables import TablesError
+    for cls in (errors.ConfigError, errors.DataError, errors.CheckpointError,
+                errors.DownloadError, errors.ScoringError, errors.TrainingDiverged,
+                CityscapesBuildError, CaffeModelError, WeightsUnavailable, TablesError):
+        assert issubclass(cls, errors.UserError) and not issubclass(cls, ValueError), cls

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from replication.errors import ScoringError
 from replication.metrics.color import color_stats, lab_histogram_intersection
 
 
@@ -75,7 +76,7 @@ def test_bad_inputs_are_named():
         lab_histogram_intersection([np.zeros((4, 4))], [solid(RED)])
     with pytest.raises(ValueError, match="outside \\[0, 1\\]"):
         lab_histogram_intersection([np.full((2, 2, 3), 255.0)], [solid(RED)])
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ScoringError, match="no images"):
         lab_histogram_intersection([], [solid(RED)])
     with pytest.raises(ValueError, match="bins"):
         lab_histogram_intersection([solid(RED)], [solid(RED)], bins=(10, 10))
@@ -83,5 +84,5 @@ def test_bad_inputs_are_named():
 
 def test_empty_folder_is_named(tmp_path):
     (tmp_path / "gen").mkdir()
-    with pytest.raises(ValueError, match="gen"):
+    with pytest.raises(ScoringError, match="gen"):
         color_stats(tmp_path / "gen", tmp_path / "gen")

@@ -11,6 +11,7 @@ import tarfile
 import pytest
 from PIL import Image
 
+from replication.errors import ConfigError
 from replication.data import download, registry
 from replication.data.download import DownloadError, download_dataset
 from tests.http_fixtures import ArchiveServer, closed_port_url
@@ -79,7 +80,7 @@ def test_registry_holds_the_spec_facts(monkeypatch):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known: facades, cityscapes, maps"):
+    with pytest.raises(ConfigError, match="known: facades, cityscapes, maps"):
         registry.get_dataset("facade")
 
 
@@ -263,3 +264,35 @@ def test_existing_unverified_folder_is_not_replaced(tmp_path, archive):
     with pytest.raises(DownloadError, match="has no .verified.json.*move it away"):
         download_dataset("facades", tmp_path, archive=path, progress=False)
     assert (tmp_path / "facades" / "train").is_dir()
+
+
+def test_member_under_the_install_record_is_refused(tmp_path):
+    # facades/.verified.json/x.jpg would turn the install record's path into a folder
+    members = upstream_members()
+    members["facades/.verified.json/x.jpg"] = jpeg()
+    with serve(make_tar(members)) as server:
+        with pytest.raises(DownloadError, match=r"\.verified\.json/x\.jpg.*hidden") as err:
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert "\n" not in str(err.value)
+    assert_nothing_installed(tmp_path)
+
+
+def test_duplicate_members_count_once(tmp_path):
+    # tar allows one name twice; the second overwrites the first on disk, so the split
+    # holds 2 images although the archive lists 3 members
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ("facades/train/1.jpg", "facades/train/1.jpg", "facades/train/2.jpg",
+                     "facades/val/1.jpg", "facades/val/2.jpg"):
+            data = jpeg()
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    with serve(buf.getvalue()) as server:
+        with pytest.raises(DownloadError, match="split 'train' has 2 images, expected 3"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+        download_dataset("facades", tmp_path, mirror=server.url, progress=False,
+                         check_counts=False)
+    marker = json.loads((tmp_path / "facades" / ".verified.json").read_text())
+    assert marker["counts"] == {"train": 2, "val": 2}
+    assert len(list((tmp_path / "facades" / "train").iterdir())) == 2

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from replication.errors import ConfigError
 from replication.metrics.fcn import (
     FCN8s, CaffeModelError, fcn8s_from_caffemodel, load_converted, load_segmenter,
     read_caffemodel, run, save_converted, segment)
@@ -168,7 +169,7 @@ def test_truncated_or_foreign_files_fail_in_one_line(tmp_path):
         with pytest.raises(CaffeModelError) as error:
             read_caffemodel(tmp_path / name)
         assert name in str(error.value) and "\n" not in str(error.value)
-    with pytest.raises(FileNotFoundError, match="nothere.caffemodel"):
+    with pytest.raises(CaffeModelError, match="nothere.caffemodel"):
         read_caffemodel(tmp_path / "nothere.caffemodel")
 
 
@@ -266,13 +267,13 @@ def test_converted_round_trip_and_load_by_extension(tmp_path):
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     torch.save({"weights": 1}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="format tag"):
+    with pytest.raises(CaffeModelError, match="format tag"):
         load_converted(tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"\.caffemodel, \.pt or \.pth"):
+    with pytest.raises(CaffeModelError, match=r"\.caffemodel, \.pt or \.pth"):
         load_segmenter(tmp_path / "fcn.onnx")
 
 
 def test_convert_command_rejects_unknown_output_suffix(tmp_path):
     args = argparse.Namespace(caffemodel=str(tmp_path / "w.caffemodel"), out=str(tmp_path / "x.bin"))
-    with pytest.raises(ValueError, match="x.bin"):
+    with pytest.raises(ConfigError, match="x.bin"):
         run(args)

@@ -8,6 +8,7 @@ import torchvision
 from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
 
+from replication.errors import ScoringError
 from replication.metrics.fid import (WEIGHTS_FILE, WeightsUnavailable, fid_kid,
                                      frechet_distance, image_features,
                                      kernel_inception_distance, load_inception)
@@ -114,7 +115,7 @@ def test_kid_is_reproducible_with_seed():
 
 
 def test_kid_needs_two_samples():
-    with pytest.raises(ValueError, match="subset size 1"):
+    with pytest.raises(ScoringError, match="subset size 1"):
         kernel_inception_distance(np.zeros((1, 3)), np.zeros((5, 3)))
 
 
@@ -170,14 +171,14 @@ def test_fid_kid_missing_weights_returns_reason(tmp_path, monkeypatch):
 def test_fid_kid_empty_folder_is_named(tmp_path):
     (tmp_path / "gen").mkdir()
     real = write_pngs(tmp_path / "real", [(0, 0, 0)] * 2)
-    with pytest.raises(ValueError, match="gen"):
+    with pytest.raises(ScoringError, match="gen"):
         fid_kid(tmp_path / "gen", real, feature_fn=mean_colour_features)
 
 
 def test_fid_kid_resolution_mismatch_is_an_error(tmp_path):
     gen = write_pngs(tmp_path / "gen", [(0, 0, 0)] * 2, size=(8, 8))
     real = write_pngs(tmp_path / "real", [(0, 0, 0)] * 2, size=(16, 16))
-    with pytest.raises(ValueError, match="one resolution"):
+    with pytest.raises(ScoringError, match="one resolution"):
         fid_kid(gen, real, feature_fn=mean_colour_features)
 
 
@@ -218,12 +219,12 @@ def test_load_inception_from_local_file_gives_pool3_features(random_inception_we
 def test_load_inception_rejects_wrong_state_dict(tmp_path):
     path = tmp_path / "wrong.pth"
     torch.save({"conv.weight": torch.zeros(1)}, path)
-    with pytest.raises(ValueError, match="not the pytorch-fid Inception weights"):
+    with pytest.raises(ScoringError, match="not the pytorch-fid Inception weights"):
         load_inception(path)
 
 
 def test_image_features_mixed_sizes_is_an_error(tmp_path):
     write_pngs(tmp_path / "imgs", [(0, 0, 0)], size=(8, 8))
     Image.new("RGB", (9, 8)).save(tmp_path / "imgs" / "z.png")
-    with pytest.raises(ValueError, match="differ in size"):
+    with pytest.raises(ScoringError, match="differ in size"):
         image_features(None, tmp_path / "imgs")

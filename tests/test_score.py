@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
+from replication.errors import ScoringError
 from replication.config import ConfigError, ExperimentConfig, from_dict
 from replication.metrics import registry, score
 from replication.metrics.registry import (METRICS, ScoringConfig, Session, load_scoring,
@@ -202,7 +203,7 @@ def test_missing_generated_image_is_one_clear_error(tmp_path, monkeypatch):
     write_val_pairs(tmp_path, count=2)
     save(tmp_path / "gen/1.png", red_split_image())
     with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:
-        with pytest.raises(ValueError, match=r"2\.png.*replication generate"):
+        with pytest.raises(ScoringError, match=r"2\.png.*replication generate"):
             METRICS["labels_score"](session, tmp_path / "gen")
 
 

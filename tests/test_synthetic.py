@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from replication.errors import ConfigError, DataError
 from replication.data import synthetic
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
 
@@ -195,7 +196,7 @@ def test_refuses_to_overwrite_a_real_dataset(tmp_path):
     real = tmp_path / "facades" / "train"
     real.mkdir(parents=True)
     (real / "1.jpg").write_bytes(b"real data")
-    with pytest.raises(FileExistsError, match="not a synthetic dataset"):
+    with pytest.raises(DataError, match="not a synthetic dataset"):
         synthetic.make_synthetic("facades", tmp_path, counts={"train": 1, "val": 1, "test": 1})
     assert (real / "1.jpg").read_bytes() == b"real data"
 
@@ -210,7 +211,7 @@ def test_refuses_to_overwrite_a_real_dataset(tmp_path):
 ])
 def test_bad_requests_fail_with_one_line(tmp_path, kwargs, message):
     args = {"name": "cityscapes", **kwargs}
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(ConfigError, match=message) as err:
         synthetic.make_synthetic(args.pop("name"), tmp_path, **args)
     assert "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from replication.data.registry import VERIFIED_MARKER
+from replication.errors import ConfigError, DownloadError
 from replication.fileio import atomic_dir, write_json, write_text
 
 PHOTOS_ZIP = "leftImg8bit_trainvaltest.zip"
@@ -31,7 +32,7 @@ _PHOTO = re.compile(r"leftImg8bit/(train|val)/([^/]+)/(\2_\d+_\d+)_leftImg8bit\.
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
 
 
-class CityscapesBuildError(RuntimeError):
+class CityscapesBuildError(DownloadError):
     """A missing or broken official zip; the message says which and what to do."""
 
 
@@ -46,7 +47,7 @@ def build_cityscapes_pairs(zips_dir: str | Path, root: str | Path, size: int = 2
                            label_resample: str = "nearest", progress: bool = True) -> Path:
     """Write `<root>/cityscapes/` from the official zips; return that folder."""
     if label_resample not in _RESAMPLE:
-        raise ValueError(f"label_resample={label_resample!r} is not one of {list(_RESAMPLE)}")
+        raise ConfigError(f"label_resample={label_resample!r} is not one of {list(_RESAMPLE)}")
     photos_path, labels_path = _require_zips(Path(zips_dir))
     out = Path(root) / "cityscapes"
     with _open_zip(photos_path) as photos, _open_zip(labels_path) as labels:

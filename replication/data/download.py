@@ -39,6 +39,7 @@ from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZI
 from replication.data.registry import (BASE_URL, DATASETS, MIRROR_ENV, VERIFIED_MARKER,
                                        DatasetInfo, dataset_url, get_dataset)
 from replication.config import DataConfig, load_params, scale_profile
+from replication.errors import DownloadError
 from replication.fileio import atomic_dir, write_json
 
 DEFAULT_ROOT = DataConfig.root
@@ -49,10 +50,6 @@ ALL = ("facades", "cityscapes", "maps")  # `replication download all`: the paper
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 BACKOFF_BASE_S = 2.0  # waits 2, 4, 8, ... seconds (at most 60) between tries
-
-
-class DownloadError(RuntimeError):
-    """A download or install that cannot go on; the message says what to do."""
 
 
 class _Retry(Exception):
@@ -229,7 +226,6 @@ def _install(archive: Path, info: DatasetInfo, dest: Path, source: str, check_co
 
 def _extract(archive: Path, info: DatasetInfo, out: Path) -> Counter:
     """Write `<name>/<split>/*.jpg` to `out/<split>/`, checking each; return split counts."""
-    counts: Counter = Counter()
     try:
         with gzip.open(archive) as gz:
             with tarfile.open(fileobj=gz, mode="r|") as tar:  # one streaming pass
@@ -241,12 +237,12 @@ def _extract(archive: Path, info: DatasetInfo, out: Path) -> Counter:
                     _check_image(data, member.name, info, archive)
                     (out / split).mkdir(exist_ok=True)
                     (out / split / PurePosixPath(member.name).name).write_bytes(data)
-                    counts[split] += 1
             while gz.read(CHUNK):  # read to the end: gzip checks its CRC and length there
                 pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DownloadError(f"{archive} is corrupt or truncated ({err})") from None
-    return counts
+    # count what is on disk: a member stored twice under one name is one image, not two
+    return Counter({d.name: sum(1 for _ in d.iterdir()) for d in out.iterdir() if d.is_dir()})
 
 
 def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> str | None:
@@ -256,10 +252,14 @@ def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> 
         raise DownloadError(f"{archive}: member {member.name!r} points outside the archive; "
                             f"refusing to extract it")
     parts = path.parts
-    if (member.isfile() and len(parts) == 3 and parts[0] == info.name
+    if not (member.isfile() and len(parts) == 3 and parts[0] == info.name
             and parts[2].lower().endswith(".jpg")):
-        return parts[1]
-    return None  # folders, links and stray files are never written
+        return None  # folders, links and stray files are never written
+    if any(part.startswith(".") for part in parts[1:]):
+        # e.g. <name>/.verified.json/x.jpg would collide with the install record
+        raise DownloadError(f"{archive}: member {member.name!r} has a hidden split or file "
+                            "name; refusing the archive")
+    return parts[1]
 
 
 def _check_image(data: bytes, member: str, info: DatasetInfo, archive: Path) -> None:

@@ -24,13 +24,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from replication.config import DataConfig
+from replication.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
-
-
-class DataError(ValueError):
-    """A bad dataset file or folder; the message names it and says what to do."""
 
 
 def list_pairs(folder: Path) -> list[Path]:

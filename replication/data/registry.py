@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from replication.errors import ConfigError
+
 BASE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/"
 MIRROR_ENV = "REPLICATION_MIRROR"  # a base URL that replaces BASE_URL
 
@@ -64,7 +66,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 
 def get_dataset(name: str) -> DatasetInfo:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 

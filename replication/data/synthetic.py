@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 from replication.config import DataConfig
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
 from replication.data.registry import VERIFIED_MARKER
+from replication.errors import ConfigError, DataError
 from replication.fileio import atomic_dir, write_json
 
 SYNTHETIC_NAMES = ("cityscapes", "facades", "maps")
@@ -727,7 +728,7 @@ def make_synthetic(name: str, root: str | Path, *, size: int = 64, counts: dict 
 
 def _splits(name: str) -> tuple[str, ...]:
     if name not in SPLITS:
-        raise ValueError(f"unknown synthetic dataset {name!r}; choose one of {SYNTHETIC_NAMES}")
+        raise ConfigError(f"unknown synthetic dataset {name!r}; choose one of {SYNTHETIC_NAMES}")
     return SPLITS[name]
 
 
@@ -735,16 +736,16 @@ def _check_request(name, size, counts, seed, quality) -> dict[str, int]:
     merged = {**default_counts(name), **(counts or {})}
     unknown = sorted(set(merged) - set(_splits(name)))
     if unknown:
-        raise ValueError(f"{name} has no split {unknown[0]!r}; its splits are {_splits(name)}")
+        raise ConfigError(f"{name} has no split {unknown[0]!r}; its splits are {_splits(name)}")
     for split, count in merged.items():
         if not isinstance(count, int) or count < 1:
-            raise ValueError(f"{name} split {split!r}: count {count!r} must be an integer >= 1")
+            raise ConfigError(f"{name} split {split!r}: count {count!r} must be an integer >= 1")
     if not isinstance(size, int) or size < MIN_SIZE:
-        raise ValueError(f"size={size!r} must be an integer >= {MIN_SIZE} (upstream: 256)")
+        raise ConfigError(f"size={size!r} must be an integer >= {MIN_SIZE} (upstream: 256)")
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+        raise ConfigError(f"seed={seed!r} must be an integer >= 0")
     if not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality={quality!r} must be an integer in 1..100")
+        raise ConfigError(f"quality={quality!r} must be an integer in 1..100")
     return merged
 
 
@@ -757,8 +758,8 @@ def _refuse_foreign(out: Path) -> None:
     except (OSError, ValueError, AttributeError):
         synthetic = False
     if not synthetic:
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset; "
-                              f"move it away or choose another --root")
+        raise DataError(f"{out} exists and is not a synthetic dataset; "
+                        f"move it away or choose another --root")
 
 
 # --- command line: replication synth ---------------------------------------------------

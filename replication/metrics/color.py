@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 from skimage.color import rgb2lab
 
+from replication.errors import ScoringError
 from replication.metrics.fid import list_images
 
 CHANNELS = ("L", "a", "b")
@@ -57,7 +58,7 @@ def lab_histograms(images: Iterable, bins=BINS) -> tuple[dict[str, np.ndarray], 
             counts[channel] += np.histogram(values, bins=n_bins, range=(lo, hi))[0]
         n_images += 1
     if n_images == 0:
-        raise ValueError("colour histogram got no images")
+        raise ScoringError("colour histogram got no images")
     return counts, n_images
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from replication.errors import ConfigError, ScoringError
 from replication.fileio import atomic_path
 
 VGG_WIDTHS = (64, 128, 256, 512, 512)  # conv1_x .. conv5_x output channels (VGG16)
@@ -44,8 +45,8 @@ CAFFE_LAYER_NAMES: dict[str, str] = {
 }
 
 
-class CaffeModelError(ValueError):
-    """A .caffemodel that cannot be read or does not fit FCN8s; the message names the file."""
+class CaffeModelError(ScoringError):
+    """FCN-8s weights (.caffemodel or converted .pt) that cannot be read or do not fit FCN8s."""
 
 
 def _crop(x: torch.Tensor, offset: int, size) -> torch.Tensor:
@@ -242,7 +243,7 @@ def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     """{layer name: [its blobs as float32 arrays]} of a binary .caffemodel."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such .caffemodel (fcn-8s-cityscapes.caffemodel, SPEC §4)")
+        raise CaffeModelError(f"{path}: no such .caffemodel (fcn-8s-cityscapes.caffemodel, SPEC §4)")
     buf = path.read_bytes()  # once; packed data becomes arrays via np.frombuffer
     layers: dict[str, list[np.ndarray]] = {}
     try:
@@ -320,15 +321,15 @@ def save_converted(model: FCN8s, path: str | Path) -> None:
 def load_converted(path: str | Path) -> FCN8s:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no converted FCN-8s file; make one with "
+        raise CaffeModelError(f"{path}: no converted FCN-8s file; make one with "
                                 "`replication fcn-convert --caffemodel X --out {path}`")
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any unpickling failure means "not our file"
-        raise ValueError(f"{path}: not a converted FCN-8s file ({type(e).__name__}); "
+        raise CaffeModelError(f"{path}: not a converted FCN-8s file ({type(e).__name__}); "
                          "convert the .caffemodel with `replication fcn-convert`") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT_TAG:
-        raise ValueError(f"{path}: format tag is not {FORMAT_TAG!r}; convert the .caffemodel "
+        raise CaffeModelError(f"{path}: format tag is not {FORMAT_TAG!r}; convert the .caffemodel "
                          "with `replication fcn-convert`")
     model = FCN8s(record["widths"], record["fc_width"], record["num_outputs"])
     model.load_state_dict(record["state_dict"])
@@ -342,7 +343,7 @@ def load_segmenter(path: str | Path) -> FCN8s:
         return fcn8s_from_caffemodel(path)
     if suffix in (".pt", ".pth"):
         return load_converted(path)
-    raise ValueError(f"{path}: FCN weights must end in .caffemodel, .pt or .pth")
+    raise CaffeModelError(f"{path}: FCN weights must end in .caffemodel, .pt or .pth")
 
 
 @torch.no_grad()
@@ -377,7 +378,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".pt", ".pth"):
-        raise ValueError(f"--out {out}: use a .pt or .pth name so load_segmenter recognises it")
+        raise ConfigError(f"--out {out}: use a .pt or .pth name so load_segmenter recognises it")
     model = fcn8s_from_caffemodel(args.caffemodel)
     save_converted(model, out)
     count = sum(p.numel() for p in model.parameters())

@@ -22,6 +22,7 @@ import pytorch_fid.inception
 from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
 
 from replication.data.paired import IMAGE_SUFFIXES
+from replication.errors import ScoringError
 from replication.fileio import file_sha256
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
@@ -30,7 +31,7 @@ WEIGHTS_SHA256_PREFIX = "6726825d"  # torch hub names files by their sha256 pref
 WEIGHTS_PARAM = "scoring.inception_weights"  # params.yaml key for an explicit path
 
 
-class WeightsUnavailable(FileNotFoundError):
+class WeightsUnavailable(ScoringError):
     """The Inception weights file is missing; the message says where to put it."""
 
 
@@ -81,7 +82,7 @@ def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray,
                          f"{feats1.shape} and {feats2.shape}")
     m = kid_subset_size(len(feats1), len(feats2), subset_size)
     if m < 2 or subsets < 1:
-        raise ValueError(f"KID needs >= 2 samples per set and >= 1 subset, got subset size "
+        raise ScoringError(f"KID needs >= 2 samples per set and >= 1 subset, got subset size "
                          f"{m} (n = {len(feats1)}, {len(feats2)}) and subsets={subsets}")
     rng = np.random.default_rng(seed)
     mmds = [_unbiased_mmd2(feats1[rng.choice(len(feats1), m, replace=False)],
@@ -126,7 +127,7 @@ def load_inception(weights: str | Path | None = None, device: str = "cpu") -> In
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path}: cannot read as a torch state dict ({err})") from None
+        raise ScoringError(f"{path}: cannot read as a torch state dict ({err})") from None
     # pytorch-fid builds its FID blocks (FIDInceptionA/C/E) inside InceptionV3() and
     # then fetches the weights with load_state_dict_from_url. Handing that one call our
     # local file keeps pytorch-fid's own construction and strict loading, and never
@@ -137,7 +138,7 @@ def load_inception(weights: str | Path | None = None, device: str = "cpu") -> In
             model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
         except RuntimeError as err:
             first_line = str(err).splitlines()[0]
-            raise ValueError(f"{path}: not the pytorch-fid Inception weights "
+            raise ScoringError(f"{path}: not the pytorch-fid Inception weights "
                              f"({first_line})") from None
     return model.to(device).eval()
 
@@ -145,10 +146,10 @@ def load_inception(weights: str | Path | None = None, device: str = "cpu") -> In
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist")
+        raise ScoringError(f"image folder {folder} does not exist")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ValueError(f"image folder {folder} has no {'/'.join(IMAGE_SUFFIXES)} images")
+        raise ScoringError(f"image folder {folder} has no {'/'.join(IMAGE_SUFFIXES)} images")
     return files
 
 
@@ -160,7 +161,7 @@ def common_image_size(files: Sequence[Path]) -> tuple[int, int]:
             sizes.setdefault(img.size, path)
     if len(sizes) > 1:
         (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
-        raise ValueError(f"images differ in size: {file_a} is {size_a}, {file_b} is "
+        raise ScoringError(f"images differ in size: {file_a} is {size_a}, {file_b} is "
                          f"{size_b}; resize them to one resolution first")
     return next(iter(sizes))
 
@@ -220,7 +221,7 @@ def _check_same_resolution(gen_dir, gen_files, real_dir, real_files) -> None:
     # SPEC §4: real and generated images at the same resolution (FID is resize-sensitive).
     gen_size, real_size = common_image_size(gen_files), common_image_size(real_files)
     if gen_size != real_size:
-        raise ValueError(f"generated images in {gen_dir} are {gen_size} but real images in "
+        raise ScoringError(f"generated images in {gen_dir} are {gen_size} but real images in "
                          f"{real_dir} are {real_size}; save both at one resolution")
 
 
@@ -237,7 +238,7 @@ def _inception_features(weights, device, batch_size) -> tuple[Callable, dict]:
 def _fid_of_features(feats_gen: np.ndarray, feats_real: np.ndarray) -> float:
     for name, feats in (("generated", feats_gen), ("real", feats_real)):
         if len(feats) < 2:
-            raise ValueError(f"FID needs >= 2 {name} images to estimate a covariance")
+            raise ScoringError(f"FID needs >= 2 {name} images to estimate a covariance")
     return frechet_distance(feats_gen.mean(0), np.cov(feats_gen, rowvar=False),
                             feats_real.mean(0), np.cov(feats_real, rowvar=False))
 

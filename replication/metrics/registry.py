@@ -32,9 +32,10 @@ import torch
 from PIL import Image
 
 from replication import layout
-from replication.config import ConfigError, ExperimentConfig, deep_merge, from_dict
+from replication.config import ExperimentConfig, deep_merge, from_dict
 from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_ids
 from replication.data.paired import TestPairs
+from replication.errors import ConfigError, ScoringError
 from replication.metrics import fcn, fid
 from replication.metrics.color import color_stats
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
@@ -232,7 +233,7 @@ class Session:
             images = list(pool.map(read_rgb, files))
         for path, image in zip(files, images):
             if image.shape[:2] != (self.size, self.size):
-                raise ValueError(f"{path} is {image.shape[1]}x{image.shape[0]} but the "
+                raise ScoringError(f"{path} is {image.shape[1]}x{image.shape[0]} but the "
                                  f"experiment's image size is {self.size}; regenerate it")
         return np.stack(images)
 
@@ -252,12 +253,12 @@ class Session:
 def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no generated images; run `replication generate` "
+        raise ScoringError(f"{folder}: no generated images; run `replication generate` "
                                 "(dvc stage generate@<experiment>) first")
     found = {p.stem for p in folder.glob("*.png")}
     missing = [n for n in names if n not in found]
     if missing:
-        raise ValueError(f"{folder}: {len(missing)} of {len(names)} test images have no "
+        raise ScoringError(f"{folder}: {len(missing)} of {len(names)} test images have no "
                          f"PNG (e.g. {missing[0]}.png); rerun `replication generate`")
     return [folder / f"{n}.png" for n in names]
 
@@ -290,7 +291,7 @@ def load_exact_segmenter(scoring: ScoringConfig) -> tuple[torch.nn.Module, dict]
 
 def load_fallback_segmenter() -> tuple[torch.nn.Module, dict]:
     if not FALLBACK_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{FALLBACK_WEIGHTS}: no fallback segmenter; run "
+        raise ScoringError(f"{FALLBACK_WEIGHTS}: no fallback segmenter; run "
                                 "`replication segmenter` (dvc stage segmenter) first")
     info = {"segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
             "segmenter_weights": str(FALLBACK_WEIGHTS),
@@ -312,12 +313,12 @@ def val_label_files(cfg: ExperimentConfig, names: list[str]) -> list[Path]:
     files = []
     for name in names:
         if name not in frames:
-            raise ValueError(f"{root / VAL_FRAMES} has no line for {name}.jpg; rebuild the "
+            raise ScoringError(f"{root / VAL_FRAMES} has no line for {name}.jpg; rebuild the "
                              "dataset from the official zips")
         city = frames[name].split("_")[0]
         path = root / "gtFine" / "val" / city / f"{frames[name]}_gtFine_labelIds.png"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; rebuild Cityscapes from the zips")
+            raise ScoringError(f"{path} not found; rebuild Cityscapes from the zips")
         files.append(path)
     return files
 
@@ -368,7 +369,7 @@ def fcn_score_exact(session: Session, folder: Path) -> dict:
 def _stack(photos: list[np.ndarray], files: list[Path]) -> np.ndarray:
     shapes = {p.shape for p in photos}
     if len(shapes) > 1:
-        raise ValueError(f"labelIds files differ in size {sorted(shapes)} (near {files[0]}); "
+        raise ScoringError(f"labelIds files differ in size {sorted(shapes)} (near {files[0]}); "
                          "set scoring.batch_size: 1")
     return np.stack(photos)
 

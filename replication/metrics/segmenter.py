@@ -31,10 +31,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from replication import layout
-from replication.config import (ConfigError, ExperimentConfig, deep_merge, from_dict,
-                                dataset_settings, load_params, scale_profile)
+from replication.config import (ExperimentConfig, dataset_settings, deep_merge, from_dict,
+                                load_params, scale_profile)
 from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
 from replication.data.paired import PairFolder, split_folder
+from replication.errors import ConfigError, TrainingDiverged
 from replication.fast import fp32_exact
 from replication.fileio import file_sha256, write_json
 from replication.metrics import fcn
@@ -43,7 +44,7 @@ from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBA
                                           load_scoring, missing_exact_inputs)
 from replication.metrics.score import score_folders
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
-from replication.train import TrainingDiverged, resolve_device
+from replication.train import resolve_device
 
 GROUND_TRUTH = "ground-truth"  # the experiment name of the real-photo rows
 
