@@ -257,8 +257,27 @@ def parse_overrides(pairs: list[str]) -> dict:
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {pair!r}: the value is not valid YAML "
+                              f"({_yaml_problem(err)}); quote it or fix the brackets") from None
     return out
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML file at `path`; a syntax error names the file and line."""
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({_yaml_problem(err)})") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    return getattr(err, "problem", None) or (str(err).splitlines() or ["syntax error"])[0]
 
 
 # --- params.yaml --------------------------------------------------------------------
@@ -271,14 +290,41 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found (run from the repository root)")
-    with open(path) as f:
-        params = yaml.safe_load(f) or {}
+    params = read_yaml(path) or {}
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     unknown = sorted(set(params) - set(PARAMS_SECTIONS))
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; known: {list(PARAMS_SECTIONS)}")
+    check_shape(params, path)
+    for scale, profile in (params.get("scales") or {}).items():  # all, not only the active one
+        try:
+            from_dict(ExperimentConfig, profile or {}, f"scales.{scale}")
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     return params
+
+
+# params.yaml sections that hold a mapping, and those whose every entry is one
+_MAPPINGS = ("scales", "defaults", "experiments", "scoring", "tables", "launcher")
+_MAPPINGS_OF_MAPPINGS = ("scales", "experiments")
+
+
+def check_shape(params: dict, path: str | Path) -> None:
+    """Sections of the right kind, e.g. an experiment written as a list is refused."""
+    for section in _MAPPINGS:
+        if not isinstance(params.get(section) or {}, dict):
+            raise ConfigError(f"{path}: `{section}` must be a mapping of names to settings, "
+                              f"got a {type(params[section]).__name__}")
+    for section in _MAPPINGS_OF_MAPPINGS:
+        for name, entry in (params.get(section) or {}).items():
+            if not isinstance(entry or {}, dict):
+                raise ConfigError(f"{path}: {section}.{name} must be a mapping of settings "
+                                  f"(e.g. data: {{dataset: ...}}), got a {type(entry).__name__}")
+    if not isinstance(params.get("datasets") or [], list):
+        raise ConfigError(f"{path}: `datasets` must be a list of dataset names")
+    if not isinstance(params.get("scale", "paper"), str):
+        raise ConfigError(f"{path}: `scale` must be a scale name, e.g. paper or smoke")
 
 
 def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = None) -> dict:

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-import yaml
 from scipy.stats import spearmanr
 
 from replication import layout
-from replication.config import experiment_dict, load_params
+from replication.config import experiment_dict, load_params, read_yaml
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 
@@ -68,7 +67,7 @@ def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TablesError(f"{path}: paper numbers file not found (the default is {PAPER_NUMBERS})")
-    paper = yaml.safe_load(path.read_text()) or {}
+    paper = read_yaml(path) or {}
     if not isinstance(paper.get("tables"), dict):
         raise TablesError(f"{path}: needs a `tables` mapping (see {PAPER_NUMBERS})")
     for table_id, spec in paper["tables"].items():

@@ -111,3 +111,45 @@ def test_shipped_params_resolve_for_every_experiment_and_scale():
                 assert cfg.data.image_size == 128 and cfg.seeds == (0,)
             else:
                 assert cfg.data.image_size == 256 and cfg.train.iterations is None
+
+
+def one_line_config_error(run) -> str:
+    with pytest.raises(ConfigError) as err:
+        run()
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("scale: smoke\nexperiments:\n  cs: {data: {dataset: cityscapes}\n")
+    message = one_line_config_error(lambda: load_experiment(path, "cs"))
+    assert f"{path}:" in message and "not valid YAML" in message
+    line = int(message.split(f"{path}:")[1].split(":")[0])
+    assert line in (3, 4)  # the unclosed flow mapping: PyYAML marks where it noticed
+
+
+def test_override_that_is_not_yaml_names_the_override():
+    message = one_line_config_error(lambda: parse_overrides(["train.lr=[1"]))
+    assert "train.lr=[1" in message and "not valid YAML" in message
+
+
+@pytest.mark.parametrize("params", [
+    {"experiments": ["cs", "maps"]},
+    {"experiments": {"cs": ["data", "cityscapes"]}},
+    {"scales": {"smoke": [1, 2]}},
+    {"defaults": [1]},
+    {"datasets": "cityscapes"},
+])
+def test_sections_of_the_wrong_kind_are_refused(tmp_path, params):
+    path = write_params(tmp_path, params)
+    message = one_line_config_error(lambda: load_experiment(path, "cs"))
+    assert str(path) in message and "must be a" in message
+
+
+def test_inactive_scale_profiles_are_checked_too(tmp_path):
+    params = {"scale": "paper", "experiments": {"cs": {"data": {"dataset": "cityscapes"}}},
+              "scales": {"smoke": {"train": {"iteratons": 5}}}}
+    message = one_line_config_error(lambda: load_experiment(write_params(tmp_path, params), "cs"))
+    assert "scales.smoke.train.iteratons" in message or "iteratons" in message

@@ -321,7 +321,8 @@ def test_metrics_for_cityscapes_labels_to_photo_needs_every_exact_input(tmp_path
 
 
 def test_params_override_the_rule_and_smoke_values_merge(tmp_path):
-    params = {"scale": "smoke", "experiments": {"cs": {"data": {"dataset": "cityscapes"}}},
+    params = {"scale": "smoke", "scales": {"smoke": {}},
+              "experiments": {"cs": {"data": {"dataset": "cityscapes"}}},
               "scoring": {"metrics": {"cs": ["fcn_score_fallback", "fid_kid"]},
                           "segmenter": {"iterations": 100, "lr": "1e-4"},
                           "scales": {"smoke": {"segmenter": {"iterations": 7}}}}}
@@ -334,3 +335,18 @@ def test_params_override_the_rule_and_smoke_values_merge(tmp_path):
     params["scoring"] = {"segmenter": {"widht": 3}}
     with pytest.raises(ConfigError, match="widht"):
         load_scoring(params)
+
+
+@pytest.mark.parametrize("scoring", [
+    {"bogus": 1},
+    {"scales": {"smoke": {"bogus": 1}}},  # a profile of a scale that is not active
+    {"scales": {"smok": {}}},  # no such scale
+    {"scales": {"smoke": {"segmenter": {"iteratons": 3}}}},
+])
+def test_unknown_scoring_keys_are_refused(scoring):
+    params = {"scale": "paper", "scales": {"smoke": {}}, "scoring": scoring,
+              "experiments": {"cs": {"data": {"dataset": "cityscapes"}}}}
+    with pytest.raises(ConfigError) as err:
+        load_scoring(params)
+    assert "\n" not in str(err.value) and ("bogus" in str(err.value) or "smok" in str(err.value)
+                                           or "iteratons" in str(err.value))

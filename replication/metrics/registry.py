@@ -100,6 +100,15 @@ class ScoringConfig:
                 raise ConfigError(f"scoring.{key}={value} must be >= 1")
 
 
+def _scoring_config(section: dict, where: str) -> ScoringConfig:
+    if not isinstance(section, dict):
+        raise ConfigError(f"params {where} must be a mapping of settings")
+    try:
+        return from_dict(ScoringConfig, section, "scoring")
+    except ConfigError as err:
+        raise ConfigError(f"params {where}: {err}") from None
+
+
 def load_scoring(params: dict) -> ScoringConfig:
     """params["scoring"], with params["scoring"]["scales"][scale] merged over it.
 
@@ -107,13 +116,15 @@ def load_scoring(params: dict) -> ScoringConfig:
     only, so the scoring section carries its own per-scale overrides.
     """
     section = dict(params.get("scoring") or {})
-    scales = section.pop("scales", None) or {}
+    profiles = section.pop("scales", None) or {}
+    known = {"paper", *(params.get("scales") or {})}
+    for scale, profile in profiles.items():  # every profile, not only the active one
+        if scale not in known:
+            raise ConfigError(f"params scoring.scales.{scale}: no such scale; known: "
+                              f"{sorted(known)}")
+        _scoring_config(deep_merge(section, profile or {}), f"scoring.scales.{scale}")
     scale = params.get("scale", "paper")
-    section = deep_merge(section, scales.get(scale) or {})
-    try:
-        scoring = from_dict(ScoringConfig, section, "scoring")
-    except ConfigError as err:
-        raise ConfigError(f"params scoring: {err}") from None
+    scoring = _scoring_config(deep_merge(section, profiles.get(scale) or {}), "scoring")
     unknown = sorted(set(scoring.metrics) - set(params.get("experiments") or {}))
     if unknown:
         raise ConfigError(f"scoring.metrics names experiment {unknown[0]!r}, which is not "
