@@ -43,9 +43,7 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     dev = resolve_device(device)
     G, cfg = load_generator(checkpoint, dev)
     data = data or cfg.data
-    if data.image_size != cfg.data.image_size:
-        raise ConfigError(f"data.image_size={data.image_size} but {checkpoint} was trained at "
-                         f"{cfg.data.image_size}; generate at the training size")
+    check_same_task(cfg.data, data, checkpoint)
     split = split or cfg.generate.split or data.test_split
     mode = mode or cfg.generate.mode
     batch_size = batch_size or cfg.generate.batch_size
@@ -64,6 +62,37 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     return {"checkpoint": str(checkpoint), "split": split, "images": len(pairs),
             "mode": mode, "batch_size": batch_size, "seed": seed, "device": str(dev),
             "seconds": round(seconds, 2), "images_per_second": round(len(pairs) / seconds, 2)}
+
+
+# What the generator was trained to do; generating with other values is a different task.
+TASK_KEYS = ("direction", "image_size")
+
+
+def check_same_task(trained: DataConfig, wanted: DataConfig, checkpoint) -> None:
+    for key in TASK_KEYS:
+        if getattr(wanted, key) != getattr(trained, key):
+            raise ConfigError(f"data.{key}={getattr(wanted, key)!r} but {checkpoint} was trained "
+                              f"with {getattr(trained, key)!r}; drop the override (the "
+                              "checkpoint's own settings are the default)")
+
+
+def checkpoint_config(args) -> ExperimentConfig:
+    """`--checkpoint G`: the checkpoint's own settings, pointed at `--data DIR` if given,
+    with --set applied; task settings that contradict the checkpoint's are an error."""
+    from replication.config import config_from_args, deep_merge, from_dict, parse_overrides
+    snapshot = checkpoints.load(args.checkpoint, checkpoints.GENERATOR_FORMAT)
+    trained = checkpoints.config_of(snapshot, args.checkpoint)
+    if args.experiment:
+        cfg = config_from_args(args)
+    else:
+        merged = trained.to_dict()
+        if args.data:
+            folder = Path(args.data)
+            merged = deep_merge(merged, {"data": {"root": str(folder.parent),
+                                                  "dataset": folder.name}})
+        cfg = from_dict(ExperimentConfig, deep_merge(merged, parse_overrides(args.overrides)))
+    check_same_task(trained.data, cfg.data, args.checkpoint)
+    return cfg
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
@@ -99,8 +128,8 @@ def run(args) -> int:
     if args.checkpoint:
         if not args.out:
             raise ConfigError("--checkpoint needs --out DIR for the generated images")
-        data = config_from_args(args).data if (args.data or args.experiment) else None
-        summary = generate(args.checkpoint, args.out, data=data, split=args.split,
+        summary = generate(args.checkpoint, args.out, data=checkpoint_config(args).data,
+                           split=args.split,
                            mode=args.mode, batch_size=args.batch_size, device=args.device,
                            seed=args.sample_seed)
         print(f"{summary['images']} images -> {args.out}")

@@ -79,3 +79,32 @@ def test_wrong_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(checkpoints.CheckpointError) as info:
         generate(bogus, tmp_path / "out")
     assert "g.pt" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_checkpoint_uses_its_own_task_settings(toy_dataset, tmp_path, capsys):
+    # an AtoB, 32 px checkpoint on a folder: the paper defaults (BtoA, 256 px) must not
+    # silently replace the checkpoint's direction and size
+    from replication import cli
+    train(make_config(toy_dataset, data={"direction": "AtoB"}, train={"iterations": 2}), 0,
+          tmp_path / "run", progress=False)
+    checkpoint = tmp_path / "run" / "checkpoints" / "generator.pt"
+    argv = ["generate", "--checkpoint", str(checkpoint), "--data", str(toy_dataset)]
+    assert cli.main([*argv, "--split", "test", "--out", str(tmp_path / "cli")]) == 0
+    generate(checkpoint, tmp_path / "direct")  # the checkpoint's own data settings
+    assert read_folder(tmp_path / "cli").keys() == read_folder(tmp_path / "direct").keys()
+    for name, image in read_folder(tmp_path / "cli").items():
+        assert np.array_equal(image, read_folder(tmp_path / "direct")[name]), name
+
+
+@pytest.mark.parametrize("override", ["data.direction=BtoA", "data.image_size=64"])
+def test_cli_override_contradicting_the_checkpoint_is_an_error(override, toy_dataset, tmp_path,
+                                                                capsys):
+    from replication import cli
+    train(make_config(toy_dataset, data={"direction": "AtoB"}, train={"iterations": 2}), 0,
+          tmp_path / "run", progress=False)
+    checkpoint = tmp_path / "run" / "checkpoints" / "generator.pt"
+    code = cli.main(["generate", "--checkpoint", str(checkpoint), "--data", str(toy_dataset),
+                     "--set", override, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and override.split("=")[0] in err and str(checkpoint) in err
+    assert "\n" not in err and not (tmp_path / "out").exists()

@@ -350,3 +350,43 @@ def test_unknown_scoring_keys_are_refused(scoring):
         load_scoring(params)
     assert "\n" not in str(err.value) and ("bogus" in str(err.value) or "smok" in str(err.value)
                                            or "iteratons" in str(err.value))
+
+
+def mean_colour_session(session):
+    """Stand-in Inception: (N, 3) mean RGB per image, so FID sees every scored file."""
+    def mean_colour(files):
+        return np.stack([np.asarray(Image.open(f).convert("RGB"), float).mean((0, 1))
+                         for f in files])
+    session.models["inception"] = (mean_colour, {"weights": "stand-in"})
+
+
+@pytest.mark.parametrize("metric", ["color_hist", "fid_kid", "labels_score"])
+@pytest.mark.parametrize("stray", ["0.jpg", "3.png", ".DS_Store"])
+def test_a_stray_file_in_the_generated_folder_is_an_error(metric, stray, tmp_path, monkeypatch):
+    # the real targets themselves score perfectly; one extra file would change the
+    # colour histogram and FID silently: it must be refused, naming the file
+    monkeypatch.chdir(tmp_path)
+    write_val_pairs(tmp_path, count=2)
+    with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:
+        mean_colour_session(session)
+        gen = tmp_path / "gen"
+        for path in session.real_files():
+            save(gen / path.name, np.asarray(Image.open(path)))
+        save(gen / stray, np.zeros((SIZE, SIZE, 3), np.uint8)) if stray != ".DS_Store" \
+            else (gen / stray).write_bytes(b"\0")
+        with pytest.raises(ScoringError, match=stray.replace(".", r"\.")) as err:
+            METRICS[metric](session, gen)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("metric", ["color_hist", "fid_kid", "fcn_score_fallback"])
+def test_a_generated_image_of_the_wrong_size_is_an_error(metric, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_val_pairs(tmp_path, count=2)
+    save(tmp_path / "gen/1.png", red_split_image())
+    save(tmp_path / "gen/2.png", np.zeros((2 * SIZE, 2 * SIZE, 3), np.uint8))
+    with Session(cityscapes_cfg(), ScoringConfig(device="cpu"),
+                 {"fcn_score_fallback": (RedThreshold(), {})}) as session:
+        mean_colour_session(session)
+        with pytest.raises(ScoringError, match=r"2\.png is 32x32 but .* image size is 16"):
+            METRICS[metric](session, tmp_path / "gen")

@@ -16,7 +16,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from replication.errors import ScoringError
-from replication.metrics.fid import list_images
+from replication.metrics.fid import image_files
 
 CHANNELS = ("L", "a", "b")
 RANGES = {"L": (0.0, 100.0), "a": (-128.0, 127.0), "b": (-128.0, 127.0)}
@@ -35,11 +35,10 @@ def lab_histogram_intersection(generated_images: Iterable, real_images: Iterable
     return _intersections(gen_hist, real_hist)
 
 
-def color_stats(generated_dir: str | Path, real_dir: str | Path,
-                bins: int | tuple[int, int, int] = BINS) -> dict:
-    """lab_histogram_intersection over two folders of PNG/JPG, with counts and bins."""
-    gen_hist, n_gen = lab_histograms(_read_images(list_images(generated_dir)), bins)
-    real_hist, n_real = lab_histograms(_read_images(list_images(real_dir)), bins)
+def color_stats(generated, real, bins: int | tuple[int, int, int] = BINS) -> dict:
+    """lab_histogram_intersection of two folders (or lists) of PNG/JPG, with counts and bins."""
+    gen_hist, n_gen = lab_histograms(_read_images(image_files(generated)), bins)
+    real_hist, n_real = lab_histograms(_read_images(image_files(real)), bins)
     return {**_intersections(gen_hist, real_hist), "n_generated": n_gen, "n_real": n_real,
             "bins": dict(zip(CHANNELS, _bins_per_channel(bins)))}
 

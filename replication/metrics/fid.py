@@ -166,7 +166,8 @@ def common_image_size(files: Sequence[Path]) -> tuple[int, int]:
     return next(iter(sizes))
 
 
-def _as_files(paths_or_folder) -> list[Path]:
+def image_files(paths_or_folder) -> list[Path]:
+    """The images of a folder (sorted), or the given list of files as paths."""
     if isinstance(paths_or_folder, (str, Path)):
         return list_images(paths_or_folder)
     return [Path(p) for p in paths_or_folder]
@@ -181,7 +182,7 @@ def _load_batch(files: Sequence[Path]) -> torch.Tensor:
 def image_features(model: InceptionV3, paths_or_folder, batch_size: int = 50,
                    device: str = "cpu") -> np.ndarray:
     """(N, 2048) pool3 features of a folder (or list) of same-size PNG/JPG images."""
-    files = _as_files(paths_or_folder)
+    files = image_files(paths_or_folder)
     if not files:
         raise ValueError("image_features got an empty list of images")
     common_image_size(files)
@@ -196,14 +197,15 @@ def image_features(model: InceptionV3, paths_or_folder, batch_size: int = 50,
 
 # --- the metric record --------------------------------------------------------------
 
-def fid_kid(generated_dir, real_dir, weights: str | Path | None = None,
+def fid_kid(generated, real, weights: str | Path | None = None,
             device: str = "cpu", feature_fn: Callable | None = None,
             batch_size: int = 50, kid_subsets: int = 100, kid_subset_size: int = 1000,
             seed: int = 0) -> dict:
-    """FID and KID of generated vs real images; `feature_fn(files) -> (N, d)` for tests."""
-    gen_files, real_files = list_images(generated_dir), list_images(real_dir)
+    """FID and KID of generated vs real images (folders or lists of files);
+    `feature_fn(files) -> (N, d)` for tests."""
+    gen_files, real_files = image_files(generated), image_files(real)
     counts = {"n_generated": len(gen_files), "n_real": len(real_files)}
-    _check_same_resolution(generated_dir, gen_files, real_dir, real_files)
+    _check_same_resolution(gen_files, real_files)
     source = {"feature_extractor": f"custom: {getattr(feature_fn, '__name__', 'feature_fn')}",
               "weights": None}
     if feature_fn is None:
@@ -217,12 +219,13 @@ def fid_kid(generated_dir, real_dir, weights: str | Path | None = None,
             **counts, **source}
 
 
-def _check_same_resolution(gen_dir, gen_files, real_dir, real_files) -> None:
+def _check_same_resolution(gen_files, real_files) -> None:
     # SPEC §4: real and generated images at the same resolution (FID is resize-sensitive).
     gen_size, real_size = common_image_size(gen_files), common_image_size(real_files)
     if gen_size != real_size:
-        raise ScoringError(f"generated images in {gen_dir} are {gen_size} but real images in "
-                         f"{real_dir} are {real_size}; save both at one resolution")
+        raise ScoringError(f"generated images (e.g. {gen_files[0]}) are {gen_size} but real "
+                           f"images (e.g. {real_files[0]}) are {real_size}; save both at one "
+                           "resolution")
 
 
 def _inception_features(weights, device, batch_size) -> tuple[Callable, dict]:

@@ -237,16 +237,26 @@ class Session:
             self._real_dir = folder
         return self._real_dir
 
+    def generated_files(self, folder: str | Path) -> list[Path]:
+        """`folder`/<name>.png of every test pair, in pair order: exactly those files (an
+        extra or missing one is an error, never silently scored), each at the image size."""
+        files = generated_files(folder, self.names)
+        for path in files:
+            with Image.open(path) as img:  # the header only
+                width, height = img.size
+            if (width, height) != (self.size, self.size):
+                raise ScoringError(f"{path} is {width}x{height} but the experiment's image size "
+                                   f"is {self.size}; regenerate it")
+        return files
+
+    def real_files(self) -> list[Path]:
+        """The real targets written by real_dir(), in pair order."""
+        return [self.real_dir() / f"{name}.png" for name in self.names]
+
     def read_generated(self, folder: str | Path) -> np.ndarray:
         """(N, S, S, 3) uint8 of `folder`/<name>.png for every test pair, in pair order."""
-        files = generated_files(folder, self.names)
         with ThreadPoolExecutor(4) as pool:
-            images = list(pool.map(read_rgb, files))
-        for path, image in zip(files, images):
-            if image.shape[:2] != (self.size, self.size):
-                raise ScoringError(f"{path} is {image.shape[1]}x{image.shape[0]} but the "
-                                 f"experiment's image size is {self.size}; regenerate it")
-        return np.stack(images)
+            return np.stack(list(pool.map(read_rgb, self.generated_files(folder))))
 
     def features(self, extract: Callable, files: list[Path]) -> np.ndarray:
         """extract(files), once per list: the real images' features serve every seed."""
@@ -262,16 +272,22 @@ class Session:
 
 
 def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
+    """`folder`/<name>.png for each name; missing or extra files are an error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ScoringError(f"{folder}: no generated images; run `replication generate` "
-                                "(dvc stage generate@<experiment>) first")
-    found = {p.stem for p in folder.glob("*.png")}
-    missing = [n for n in names if n not in found]
+                           "(dvc stage generate@<experiment>) first")
+    expected = [f"{n}.png" for n in names]
+    present = {p.name for p in folder.iterdir()}
+    missing = [n for n in expected if n not in present]
     if missing:
         raise ScoringError(f"{folder}: {len(missing)} of {len(names)} test images have no "
-                         f"PNG (e.g. {missing[0]}.png); rerun `replication generate`")
-    return [folder / f"{n}.png" for n in names]
+                           f"PNG (e.g. {missing[0]}); rerun `replication generate`")
+    extra = sorted(present - set(expected))
+    if extra:
+        raise ScoringError(f"{folder}: {len(extra)} file(s) that are not a test image's output "
+                           f"(e.g. {extra[0]}); remove them or rerun `replication generate`")
+    return [folder / name for name in expected]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -349,7 +365,7 @@ def _exact_frame(label_file: Path, image_file: Path) -> tuple[np.ndarray, np.nda
 
 def fcn_score_exact(session: Session, folder: Path) -> dict:
     model, info = session.model("fcn_score_exact", lambda: load_exact_segmenter(session.scoring))
-    images = generated_files(folder, session.names)
+    images = session.generated_files(folder)
     labels = val_label_files(session.cfg, session.names)
     matrix = np.zeros((len(CLASS_NAMES), len(CLASS_NAMES) + 1), np.int64)
     quirks = {"out_of_range_pixels": 0, "aliased_pixels": 0, "frames_dropped": 0,
@@ -442,7 +458,7 @@ def fid_kid(session: Session, folder: Path) -> dict:
     except fid.WeightsUnavailable as err:
         return {"protocol": "fid_kid", "available": False, "reason": str(err),
                 "n_generated": len(session.names), "n_real": len(session.names)}
-    result = fid.fid_kid(folder, session.real_dir(),
+    result = fid.fid_kid(session.generated_files(folder), session.real_files(),
                          feature_fn=lambda files: session.features(features, files),
                          kid_subsets=session.scoring.kid_subsets,
                          kid_subset_size=session.scoring.kid_subset_size)
@@ -451,7 +467,7 @@ def fid_kid(session: Session, folder: Path) -> dict:
 
 
 def color_hist(session: Session, folder: Path) -> dict:
-    result = color_stats(folder, session.real_dir())
+    result = color_stats(session.generated_files(folder), session.real_files())
     bins = result.pop("bins")
     return {"protocol": "color_hist", "space": "Lab, histogram intersection per channel",
             **result, **{f"bins_{c}": n for c, n in bins.items()},

@@ -23,8 +23,7 @@ from replication import layout
 from replication.config import ExperimentConfig, load_experiment, load_params
 from replication.fast import fp32_exact
 from replication.fileio import write_json
-from replication.metrics.registry import (ScoringConfig, Session,
-                                          generated_files, load_scoring, metrics_for,
+from replication.metrics.registry import (ScoringConfig, Session, load_scoring, metrics_for,
                                           run_metric)
 
 
@@ -40,8 +39,8 @@ def score_folders(session: Session, scale: str, folders: dict[str, Path],
                   metric_names: list[str]) -> dict:
     """The scores.json record of `metric_names` on each folder (keyed "seed-<k>")."""
     began = time.perf_counter()
-    for folder in folders.values():  # fail on a missing image before any scoring
-        generated_files(folder, session.names)
+    for folder in folders.values():  # fail on a missing or stray image before any scoring
+        session.generated_files(folder)
     per_seed = {}
     for seed, folder in folders.items():
         per_seed[seed] = {name: run_metric(name, session, folder) for name in metric_names}
