@@ -11,9 +11,12 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from replication.errors import RunFolderBusy
 
 
 @contextlib.contextmanager
@@ -77,9 +80,28 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one JSON line (a single short write; readers see whole lines)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+# The lock of a folder that one process at a time may write (a run folder) and the note
+# of who holds it. .dvcignore lists both, so they never enter a DVC output's hash.
+LOCK_FILE, LOCK_OWNER_FILE = ".lock", ".lock.owner"
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | Path) -> Iterator[None]:
+    """Hold `folder`'s lock for the block (filelock, an flock the kernel drops when the
+    holder dies); a second process gets RunFolderBusy naming the holder's PID."""
+    from filelock import FileLock, Timeout
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock, owner = FileLock(folder / LOCK_FILE, timeout=0), folder / LOCK_OWNER_FILE
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = owner.read_text().strip() if owner.is_file() else "a process that just started"
+        raise RunFolderBusy(f"{folder} is in use by {holder}; wait for it to finish or stop "
+                            "it, then run again") from None
+    try:
+        write_text(owner, f"PID {os.getpid()} on {socket.gethostname()}")
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()

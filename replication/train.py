@@ -34,7 +34,7 @@ from replication.config import ExperimentConfig, dump_yaml
 from replication.data.registry import VERIFIED_MARKER
 from replication.errors import CheckpointError, ConfigError, TrainingDiverged
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
-from replication.fileio import write_json, write_text
+from replication.fileio import exclusive, write_json, write_text
 from replication.models import build_discriminator, build_generator
 from replication.models.losses import discriminator_loss, generator_loss
 
@@ -446,10 +446,17 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
 
     on_mismatch: what to do when the checkpoint was made with other settings —
     "error" (the CLI default) or "restart" (the pipeline: changed params retrain).
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 writes.
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 writes, and it
+    holds the run folder's lock: a second process on the same folder stops at once.
     """
     out_dir = Path(out_dir)
     log_dir = Path(log_dir) if log_dir else out_dir / "dvclive"
+    with exclusive(out_dir) if distributed.is_main_process() else contextlib.nullcontext():
+        return _train(cfg, seed, out_dir, log_dir, restart, on_mismatch, stop_after, progress)
+
+
+def _train(cfg: ExperimentConfig, seed: int, out_dir: Path, log_dir: Path, restart: bool,
+           on_mismatch: str, stop_after: int | None, progress: bool) -> dict:
     state_path = out_dir / "checkpoints" / "state.pt"
     generator_path = out_dir / "checkpoints" / "generator.pt"
     shard = distributed.shard_from_environment()

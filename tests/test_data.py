@@ -130,3 +130,23 @@ def test_empty_and_missing_split(tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     assert "no .jpg/.png" in _error(tmp_path / "empty")
     assert "not found" in _error(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK"])
+def test_pairs_that_are_not_rgb_are_converted_with_one_warning(mode, tmp_path, capsys):
+    # documented choice (README): converted to RGB, one warning line naming a file and
+    # its mode; the pixels are Pillow's own RGB conversion of the file
+    rgb = write_pairs(tmp_path / "rgb", {"test": 3}, suffix=".png")
+    other = tmp_path / "other" / "test"
+    other.mkdir(parents=True)
+    suffix = ".jpg" if mode == "CMYK" else ".png"  # PNG cannot hold CMYK
+    for path in sorted((rgb / "test").iterdir()):
+        Image.open(path).convert(mode).save(other / f"{path.stem}{suffix}")
+    pairs = TestPairs(data_config(other.parent), "test")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: 3 of 3 pairs")
+    assert f"0{suffix} is {mode}" in err[0] and ("alpha dropped" in err[0]) == (mode == "RGBA")
+    for i, path in enumerate(sorted(other.iterdir())):  # 32 px halves: no resize
+        expected = np.asarray(Image.open(path).convert("RGB"))
+        got = pairs.folder.batch(torch.tensor([i]))[0].numpy().transpose(1, 2, 0)
+        assert np.array_equal(got, np.concatenate([expected[:, :32], expected[:, 32:]], axis=2))

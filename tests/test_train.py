@@ -181,3 +181,33 @@ def test_linear_policy_matches_pytorch_code_schedule():
     f = lr_factor("linear", 10)
     assert [f(s) for s in (0, 4, 5, 6, 9, 10)] == pytest.approx([1, 1, 1, 0.8, 0.2, 0.0])
     assert lr_factor("constant", 10)(9) == 1.0
+
+
+def test_a_second_process_on_the_same_run_folder_stops_naming_the_holder(toy_dataset, tmp_path,
+                                                                          capsys):
+    # another process holds the run folder (as a running `replication train` does); this
+    # one must stop with one line naming that process, and leave the folder alone
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from replication.fileio import exclusive\n"
+         "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(run)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = cli_main(["train", "--data", str(toy_dataset), "--out", str(run), "--no-progress",
+                         "--set", "data.image_size=32", "--set", "train.iterations=2"])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and f"PID {holder.pid}" in err and str(run) in err and "\n" not in err
+        assert not (run / "checkpoints").exists() and not (run / "config.yaml").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone (the kernel dropped its lock): the folder is usable again
+    assert cli_main(["train", "--data", str(toy_dataset), "--out", str(run), "--no-progress",
+                     "--set", "data.image_size=32", "--set", "generator.ngf=8",
+                     "--set", "discriminator.ndf=8", "--set", "train.iterations=2"]) == 0
+
+
+def cli_main(argv):
+    from replication import cli
+    return cli.main(argv)

@@ -15,6 +15,7 @@ step `s` therefore needs no saved data-loader state and replays exactly.
 from __future__ import annotations
 
 import math
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,25 @@ def read_pair(path: Path, size: int) -> np.ndarray:
     return np.concatenate(arrays, axis=2).transpose(2, 0, 1).copy()
 
 
+def warn_if_converted(files: list[Path]) -> None:
+    """One warning line when pairs are not RGB: palette (P) and CMYK images are converted
+    to RGB and RGBA loses its alpha channel (read_pair refuses grayscale)."""
+    converted = []
+    for path in files:
+        try:
+            with Image.open(path) as img:  # the header only
+                mode = img.mode
+        except (UnidentifiedImageError, OSError):
+            continue  # read_pair names the broken file
+        if mode != "RGB" and mode not in GRAYSCALE_MODES:
+            converted.append((path, mode))
+    if converted:
+        path, mode = converted[0]
+        alpha = ", alpha dropped" if "A" in mode else ""
+        print(f"warning: {len(converted)} of {len(files)} pairs in {path.parent} are not RGB "
+              f"(e.g. {path.name} is {mode}{alpha}); converted to RGB", file=sys.stderr)
+
+
 def decode_folder(files: list[Path], size: int, threads: int = 4) -> torch.Tensor:
     """All pairs as one (N, 6, size, size) uint8 tensor (PIL decodes without the GIL)."""
     out = torch.empty((len(files), 6, size, size), dtype=torch.uint8)
@@ -94,6 +114,7 @@ class PairFolder:
 
     def __init__(self, folder: Path, size: int, cfg: DataConfig):
         self.files = list_pairs(folder)
+        warn_if_converted(self.files)
         self.size = size
         self.pixels = None
         if fits_in_memory(len(self.files), size, cfg):
