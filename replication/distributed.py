@@ -154,7 +154,7 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and self.shard.active):
             return super().forward(x)
         count = self.shard.total * x.shape[2] * x.shape[3]  # values per channel, all ranks
-        xf = x.float()  # statistics in fp32 also under bf16 autocast, as cuDNN's BatchNorm
+        xf = at_least_fp32(x)  # statistics in fp32 also under bf16 autocast, as cuDNN's
         mean = summed_over_ranks(xf.sum((0, 2, 3))) / count
         centred = xf - mean[:, None, None]
         var = summed_over_ranks(centred.square().sum((0, 2, 3))) / count  # two passes: stable
@@ -222,10 +222,15 @@ def average_gradients(net: nn.Module, world: int) -> None:
         grad.copy_(part.view_as(grad))
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """bf16 / fp16 -> fp32; fp32 and fp64 (the tests' reference runs) stay as they are."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def sum_over_ranks(values: list[torch.Tensor]) -> list[torch.Tensor]:
     if not values:
         return []
-    total = torch.stack([v.float() for v in values])
+    total = torch.stack([at_least_fp32(v) for v in values])
     dist.all_reduce(total)
     return list(total.unbind())
 

@@ -142,10 +142,10 @@ class Trainer:
             fake_logits = self.discriminate(x, fake.detach())
             loss = discriminator_loss(real_logits, fake_logits, scale=self.cfg.loss.d_loss_scale)
         self.update(self.opt_D, self.D, loss)
-        # .float(): bf16 logits (fast mode) averaged in fp32; a no-op in fp32
+        # bf16 logits (fast mode) averaged in fp32; a no-op in fp32
         return {"loss_D": loss.detach(),
-                "D_real": torch.sigmoid(real_logits.float()).mean().detach(),
-                "D_fake": torch.sigmoid(fake_logits.float()).mean().detach()}
+                "D_real": torch.sigmoid(distributed.at_least_fp32(real_logits)).mean().detach(),
+                "D_fake": torch.sigmoid(distributed.at_least_fp32(fake_logits)).mean().detach()}
 
     def g_step(self, x, y, fake) -> dict[str, torch.Tensor]:
         fake_logits = None

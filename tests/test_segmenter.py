@@ -50,6 +50,7 @@ def label_entropy(labels: torch.Tensor) -> float:
     return float(-(p * p.log()).sum())
 
 
+@pytest.mark.slow
 def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_synthetic("cityscapes", "data", size=32, counts={"train": 12, "val": 4})

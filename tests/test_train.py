@@ -42,6 +42,7 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_learnable_mapping(tmp_path):
     # y is a fixed colour permutation of x: a U-Net can learn it; L1 must fall well
     # below its starting value within a few hundred steps.
@@ -85,6 +86,7 @@ def test_resume_in_process_is_exact(toy_dataset, tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_exact(toy_dataset, tmp_path):
     # A real kill: the process dies at an arbitrary moment after its first checkpoint;
     # resuming from whatever checkpoint survived must end with identical tensors.

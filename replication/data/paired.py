@@ -141,8 +141,9 @@ def split_folder(cfg: DataConfig, split: str) -> Path:
 
 
 def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1] (paper: pixels in [-1, 1], Tanh output)."""
-    return pixels.float().div_(127.5).sub_(1.0)
+    """uint8 [0, 255] -> float [-1, 1] (paper: pixels in [-1, 1], Tanh output), in the
+    default dtype (fp32; the tests' float64 reference runs set float64)."""
+    return pixels.to(torch.get_default_dtype()).div_(127.5).sub_(1.0)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
