@@ -57,6 +57,9 @@ class LossConfig:
 class DataConfig:
     dataset: str = "facades"  # folder name under `root` (a registry name or your own)
     root: str = "data"  # where `replication download` puts datasets (a DVC output)
+    # paper: "upstream", the authors' archives; "synthetic": deterministic stand-ins in the
+    # same layout (replication synth), what the smoke scale trains on
+    source: str = "upstream"
     direction: str = "BtoA"  # which half is the input: "AtoB" (left->right) | "BtoA"
     image_size: int = 256  # paper: 256 (any power of two >= 16 works)
     # paper: resize to 286 then random 256 crop; None = image_size * 286/256
@@ -114,6 +117,22 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class DownloadConfig:
+    """params.yaml `download`: how `replication download` installs the datasets."""
+    # Cityscapes rebuilt from the official zips: how the colour label images are resized
+    # to 256 px. The reference's prepare_cityscapes_dataset.py uses Pillow's default,
+    # bicubic (the upstream archive's labels are smooth too); "nearest" keeps pure palette
+    # colours.
+    cityscapes_label_resample: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        allowed = ("bicubic", "nearest")
+        if self.cityscapes_label_resample not in allowed:
+            raise ConfigError(f"download.cityscapes_label_resample="
+                              f"{self.cityscapes_label_resample!r} is not one of {list(allowed)}")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str = "default"
     seeds: tuple[int, ...] = (0,)
@@ -141,6 +160,7 @@ _CHOICES = {
     "discriminator.norm": ("batch", "instance", "none"),
     "loss.gan": ("none", "conditional", "unconditional"),
     "data.direction": ("AtoB", "BtoA"),
+    "data.source": ("upstream", "synthetic"),
     "data.in_memory": ("auto", "yes", "no"),
     "train.lr_policy": ("constant", "linear"),
     "train.mode": ("faithful", "fast"),
@@ -283,7 +303,7 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 # --- params.yaml --------------------------------------------------------------------
 
 PARAMS_SECTIONS = ("scale", "scales", "defaults", "datasets", "experiments", "scoring",
-                   "tables", "launcher")
+                   "tables", "launcher", "download")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -306,7 +326,7 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 
 # params.yaml sections that hold a mapping, and those whose every entry is one
-_MAPPINGS = ("scales", "defaults", "experiments", "scoring", "tables", "launcher")
+_MAPPINGS = ("scales", "defaults", "experiments", "scoring", "tables", "launcher", "download")
 _MAPPINGS_OF_MAPPINGS = ("scales", "experiments")
 
 
@@ -359,6 +379,21 @@ def dataset_settings(dataset: str) -> dict:
         return {}
     return {"data": {"direction": info.paper_direction, "test_split": info.test_split},
             "train": {"epochs": info.paper_epochs, "batch_size": info.paper_batch_size}}
+
+
+def section_config(cls: type, params: dict[str, Any], section: str) -> Any:
+    """The dataclass `cls` built from params.yaml section `section` (absent: defaults)."""
+    try:
+        return from_dict(cls, params.get(section) or {}, section)
+    except ConfigError as err:
+        raise ConfigError(f"params {section}: {err}") from None
+
+
+def scale_data(params: dict[str, Any]) -> DataConfig:
+    """The data settings every experiment shares at the active scale (defaults, then the
+    scale profile): its data.source and image size decide what `download` installs."""
+    merged = deep_merge(params.get("defaults") or {}, scale_profile(params))
+    return from_dict(DataConfig, merged.get("data") or {}, "data")
 
 
 def scale_profile(params: dict[str, Any]) -> dict:

@@ -82,23 +82,35 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 # The lock of a folder that one process at a time may write (a run folder) and the note
 # of who holds it. .dvcignore lists both, so they never enter a DVC output's hash.
-LOCK_FILE, LOCK_OWNER_FILE = ".lock", ".lock.owner"
+LOCK_FILE, LOCK_OWNER_SUFFIX = ".lock", ".owner"
 
 
 @contextlib.contextmanager
 def exclusive(folder: str | Path) -> Iterator[None]:
-    """Hold `folder`'s lock for the block (filelock, an flock the kernel drops when the
-    holder dies); a second process gets RunFolderBusy naming the holder's PID."""
-    from filelock import FileLock, Timeout
+    """Hold `folder`'s lock for the block; a second process gets RunFolderBusy naming the
+    holder's PID."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock, owner = FileLock(folder / LOCK_FILE, timeout=0), folder / LOCK_OWNER_FILE
+    with exclusive_file(folder / LOCK_FILE):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_file(lock_path: str | Path, wait: bool = False) -> Iterator[None]:
+    """Hold the lock file `lock_path` (filelock: an flock the kernel drops when the holder
+    dies). wait=False: if another process holds it, raise RunFolderBusy naming that
+    process; wait=True: block until it is free."""
+    from filelock import FileLock, Timeout
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, timeout=-1 if wait else 0)
+    owner = lock_path.with_name(lock_path.name + LOCK_OWNER_SUFFIX)
     try:
         lock.acquire()
     except Timeout:
         holder = owner.read_text().strip() if owner.is_file() else "a process that just started"
-        raise RunFolderBusy(f"{folder} is in use by {holder}; wait for it to finish or stop "
-                            "it, then run again") from None
+        raise RunFolderBusy(f"{lock_path.parent} is in use by {holder}; wait for it to "
+                            "finish or stop it, then run again") from None
     try:
         write_text(owner, f"PID {os.getpid()} on {socket.gethostname()}")
         yield

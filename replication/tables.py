@@ -27,7 +27,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from replication import layout
-from replication.config import experiment_dict, load_params, read_yaml
+from replication.config import experiment_dict, load_params, read_yaml, scale_data
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 
@@ -54,7 +54,7 @@ VERDICT_RULE = (
 
 RECORD_COLUMNS = ["table", "label", "experiment", "column", "reference", "mean", "std", "n",
                   "paper", "diff", "amt_percent_real", "metric", "protocol", "segmenter",
-                  "images", "scale", "gap", "note"]
+                  "images", "scale", "source", "gap", "note"]
 
 
 class TablesError(ConfigError):
@@ -235,7 +235,9 @@ def row_records(table_id: str, spec: dict, row: dict, workspace: Workspace,
         records.append({"table": table_id, "label": row["label"], "experiment": row["experiment"],
                         "column": column, "reference": reference, **cell, "paper": paper,
                         "diff": diff, "amt_percent_real": row.get("amt_percent_real"),
-                        "scale": (scores or {}).get("scale"), "note": note})
+                        "scale": (scores or {}).get("scale"),
+                        "source": ((scores or {}).get("task") or {}).get("source"),
+                        "note": note})
     return records
 
 
@@ -256,6 +258,7 @@ def fid_kid_tables(params: dict) -> dict[str, dict]:
 @dataclass
 class Results:
     scale: str  # params.yaml `scale`
+    source: str  # the active scale's data.source: upstream | synthetic
     experiments: list[str]  # params.yaml `experiments`, in order
     tables: dict[str, dict]  # table id -> spec (paper_numbers.yaml, plus FID/KID per dataset)
     records: pd.DataFrame  # RECORD_COLUMNS: one row per (table, row, column)
@@ -281,7 +284,8 @@ def load_results(params_path: str | Path = "params.yaml",
     for column in ("mean", "std", "paper", "diff", "amt_percent_real"):
         records[column] = pd.to_numeric(records[column]).astype(float)
     records["gap"] = records.gap.astype(object).where(records.gap.notna(), None)
-    return Results(workspace.scale, list(params.get("experiments") or {}), tables, records,
+    return Results(workspace.scale, scale_data(params).source,
+                   list(params.get("experiments") or {}), tables, records,
                    claims_frame(records, paper.get("claims") or []),
                    spearman_frame(records, tables))
 
@@ -301,7 +305,8 @@ def scale_marker(results: Results, table_id: str | None = None) -> str:
     others = sorted(scales - {"paper"})
     if not others:
         return "paper scale"
-    data = " — synthetic data" if "smoke" in others else ""
+    synthetic = results.source == "synthetic" or (records.source == "synthetic").any()
+    data = " — synthetic data" if synthetic else ""
     return f"{'/'.join(s.upper() for s in others)} scale{data}, not a paper result"
 
 

@@ -79,7 +79,7 @@ def load(path) -> np.ndarray:
 
 def test_pairs_are_photo_then_colour_label_in_sorted_frame_order(tmp_path):
     out = build_cityscapes_pairs(write_zips(tmp_path / "zips"), tmp_path / "data", size=16,
-                                 progress=False)
+                                 label_resample="nearest", progress=False)
     assert out == tmp_path / "data" / "cityscapes"
     assert (out / "val_frames.txt").read_text().splitlines() == \
         ["1.jpg frankfurt_000000_000294", "2.jpg lindau_000000_000019"]
@@ -113,11 +113,27 @@ def test_val_label_ids_are_copied_unchanged(tmp_path):
     assert marker["counts"] == {"train": 2, "val": 2} and marker["label_ids"] is True
 
 
-def test_bicubic_label_option_blends_the_stripes(tmp_path):
+def test_labels_are_resized_bicubic_by_default_as_the_reference_script(tmp_path):
+    # prepare_cityscapes_dataset.py resizes the colour labels with Pillow's default
+    # (bicubic): a 4x downscale of thin red/blue stripes blends them (purple), as in the
+    # upstream archive's smooth label halves
     out = build_cityscapes_pairs(write_zips(tmp_path / "zips"), tmp_path / "data", size=16,
-                                 label_resample="bicubic", progress=False)
+                                 progress=False)
     stripes = load(out / "train" / "1.jpg")[2:-2, 17:22]
     assert min(np.abs(stripes - c).max() for c in (RED, BLUE)) > 60
+    assert json.loads((out / ".verified.json").read_text())["label_resample"] == "bicubic"
+
+
+def test_download_section_switches_the_labels_to_nearest(tmp_path):
+    from replication.config import DownloadConfig, section_config
+    from replication.errors import ConfigError
+    assert section_config(DownloadConfig, {}, "download").cityscapes_label_resample == "bicubic"
+    nearest = section_config(DownloadConfig, {"download": {"cityscapes_label_resample":
+                                                           "nearest"}}, "download")
+    assert nearest.cityscapes_label_resample == "nearest"
+    with pytest.raises(ConfigError, match="cityscapes_label_resample='box'"):
+        section_config(DownloadConfig, {"download": {"cityscapes_label_resample": "box"}},
+                       "download")
 
 
 def test_missing_colour_label_names_the_member_and_writes_nothing(tmp_path):

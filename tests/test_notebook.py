@@ -20,7 +20,7 @@ RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 
 PARAMS = {
     "scale": "smoke",
-    "scales": {"smoke": {"seeds": [0]}},
+    "scales": {"smoke": {"seeds": [0], "data": {"source": "synthetic"}}},
     "datasets": ["cityscapes"],
     "experiments": {
         "cityscapes-l1": {"data": {"dataset": "cityscapes"}, "loss": {"gan": "none"}},

@@ -24,7 +24,7 @@ FID_REASON = "Inception weights not found: put pt_inception-2015-12-05-6726825d.
 
 PARAMS = {
     "scale": "paper",
-    "scales": {"paper": {}, "smoke": {"seeds": [0]}},
+    "scales": {"paper": {}, "smoke": {"seeds": [0], "data": {"source": "synthetic"}}},
     "datasets": ["cityscapes", "maps"],
     "defaults": {"seeds": [0, 1]},
     "experiments": {

@@ -27,8 +27,9 @@ LABELS_ZIP = "gtFine_trainvaltest.zip"
 SPLITS = ("train", "val")
 LOGIN_HINT = "download it from https://www.cityscapes-dataset.com/downloads/ (needs a login)"
 _PHOTO = re.compile(r"leftImg8bit/(train|val)/([^/]+)/(\2_\d+_\d+)_leftImg8bit\.png")
-# PyTorch script: Image.resize with Pillow's default (bicubic) for photo AND labels.
-# Labels here default to nearest so the right half keeps pure palette colours.
+# The reference's prepare_cityscapes_dataset.py: Image.resize with Pillow's default
+# (bicubic) for photo AND labels; that is the default here (config.DownloadConfig), and
+# "nearest" keeps pure palette colours in the label half.
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
 
 
@@ -44,7 +45,7 @@ def official_zips(zips_dir: str | Path) -> tuple[Path, Path] | None:
 
 def build_cityscapes_pairs(zips_dir: str | Path, root: str | Path, size: int = 256,
                            expected_counts: dict[str, int] | None = None,
-                           label_resample: str = "nearest", progress: bool = True) -> Path:
+                           label_resample: str = "bicubic", progress: bool = True) -> Path:
     """Write `<root>/cityscapes/` from the official zips; return that folder."""
     if label_resample not in _RESAMPLE:
         raise ConfigError(f"label_resample={label_resample!r} is not one of {list(_RESAMPLE)}")

@@ -1,44 +1,43 @@
-"""`replication download`: fetch, verify and install the upstream pix2pix datasets (SPEC §3).
+"""`replication download`: fetch, verify and install the upstream pix2pix datasets.
 
 The upstream server is plain HTTP with no published checksums, so an install is trusted
-only after every check passed: size (Content-Length, and the known archive size), gzip
-integrity (the whole stream is read, CRC included), the `<name>/<split>/*.jpg` layout,
-the split counts, and the 512x256 size of every image. The archive is extracted into a
-temporary folder that is renamed to `<root>/<name>/` only then, with `.verified.json`
-written last; a re-run finds that marker and does nothing. A broken download leaves
-nothing under `<root>/<name>/`; only `<root>/.downloads/<name>.tar.gz.part` stays, and the
-next run resumes it with an HTTP Range request.
+only after every content check passed: the gzip stream is complete (CRC and length), the
+layout is `<name>/<split>/*.jpg`, every image decodes at the dataset's geometry (two
+square halves: 512x256, maps 1200x600), and the split counts are the registry's. The
+upstream archive's byte size is a fact about that host, checked for upstream downloads
+only: a mirror ($REPLICATION_MIRROR) or a file dropped in by hand may be recompressed,
+and is trusted on content alone. The install record (`<name>/.verified.json`, written
+last) lists the checks that were applied and where the archive came from.
+
+Nothing half-made is left: the archive is extracted into a temporary folder renamed to
+`<root>/<name>/` only when every check passed. A cut download resumes (fetch.py). A
+download whose bytes are broken is deleted; an intact one that fails a content check is
+kept, so a fix (of the registry, say) needs no new 100 MB download.
 
 Cityscapes: when the official zips are at hand (`--cityscapes-zips DIR`, or
-`datasets/cityscapes/`, the DVC-tracked inputs folder), the pairs are built from them instead (cityscapes_build),
-which also keeps the val labelIds that the exact FCN-score protocol needs.
+`datasets/cityscapes/`, the DVC-tracked inputs folder), the pairs are built from them
+instead (cityscapes_build), which also keeps the val labelIds of the exact FCN-score.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import io
 import json
-import os
-import re
 import tarfile
-import time
-import urllib.error
-import urllib.request
 import zlib
-from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
-from tqdm import tqdm
 
+from replication import fetch
+from replication.config import (DataConfig, DownloadConfig, load_params, scale_data,
+                                section_config)
 from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZIP,
                                                build_cityscapes_pairs, official_zips)
-from replication.data.registry import (BASE_URL, DATASETS, MIRROR_ENV, VERIFIED_MARKER,
-                                       DatasetInfo, dataset_url, get_dataset)
-from replication.config import DataConfig, load_params, scale_profile
+from replication.data.registry import (BASE_URL, DATASETS, VERIFIED_MARKER, DatasetInfo,
+                                       dataset_url, get_dataset, is_upstream)
 from replication.errors import DownloadError
 from replication.fileio import atomic_dir, write_json
 
@@ -47,24 +46,22 @@ DEFAULT_ROOT = DataConfig.root
 # folder datasets/ (datasets.dvc): a lab `dvc push`es them once, every clone `dvc pull`s.
 CITYSCAPES_ZIPS_DIR = Path("datasets/cityscapes")
 ALL = ("facades", "cityscapes", "maps")  # `replication download all`: the paper's sets
-CHUNK = 1 << 20
-TIMEOUT_S = 60
-BACKOFF_BASE_S = 2.0  # waits 2, 4, 8, ... seconds (at most 60) between tries
 
 
-class _Retry(Exception):
-    """A failure worth another try: no connection, HTTP 5xx, a body cut short."""
+class ArchiveCorrupt(DownloadError):
+    """The archive's bytes are broken (truncated, bad gzip or tar): not worth keeping."""
 
 
 def download_dataset(name: str, root: str | Path, mirror: str | None = None,
                      retries: int = 5, progress: bool = True, *,
                      archive: str | Path | None = None,
                      cityscapes_zips: str | Path | None = None,
-                     check_counts: bool = True, keep_archive: bool = False) -> Path:
+                     check_counts: bool = True, keep_archive: bool = False,
+                     label_resample: str = DownloadConfig.cityscapes_label_resample) -> Path:
     """Install dataset `name` as `<root>/<name>/<split>/*.jpg`; return that folder."""
     info, root = get_dataset(name), Path(root)
     dest = root / name
-    zips_dir = _cityscapes_zips_dir(info, root, cityscapes_zips)
+    zips_dir = _cityscapes_zips_dir(info, cityscapes_zips)
     if _is_installed(dest, info, check_counts, need_label_ids=zips_dir is not None):
         return dest
     if dest.exists() and not (dest / VERIFIED_MARKER).is_file():
@@ -72,24 +69,31 @@ def download_dataset(name: str, root: str | Path, mirror: str | None = None,
                             f"`replication download`); move it away and re-run")
     if zips_dir is not None:
         return build_cityscapes_pairs(zips_dir, root, progress=progress,
-                                      expected_counts=info.splits if check_counts else None)
-    path, source, downloaded = _find_or_fetch(info, root, archive, mirror, retries, progress)
+                                      expected_counts=info.splits if check_counts else None,
+                                      label_resample=label_resample)
+    path, url = _find_or_fetch(info, root, archive, mirror, retries, progress)
     try:
-        _install(path, info, dest, source, check_counts)
+        _install(path, info, dest, url, check_counts)
     except DownloadError as err:
-        if not downloaded:
-            raise DownloadError(f"{err}; replace {path} with a good copy") from None
-        path.unlink(missing_ok=True)  # a bad download must not be reused by the next run
-        raise DownloadError(f"{err}; removed the download, re-run to fetch it again or "
-                            f"set {MIRROR_ENV}=<base url>") from None
-    if downloaded and not keep_archive:
-        path.unlink()
+        raise DownloadError(f"{err}; {_what_now(err, path, url, archive)}") from None
+    if url is not None and archive is None and not keep_archive:
+        fetch.forget(path)
     return dest
+
+
+def _what_now(err: DownloadError, path: Path, url: str | None, archive) -> str:
+    if url is None or archive is not None:
+        return f"replace {path} with a good copy"
+    if isinstance(err, ArchiveCorrupt):  # a bad download must not be reused by the next run
+        fetch.forget(path)
+        return f"removed the download, re-run to fetch it again or {fetch.offline_hint(path)}"
+    return (f"kept the intact download {path}, so a fix needs no new download (delete it "
+            "to fetch again)")
 
 
 # --- what is already there ------------------------------------------------------------
 
-def _cityscapes_zips_dir(info: DatasetInfo, root: Path, given: str | Path | None) -> Path | None:
+def _cityscapes_zips_dir(info: DatasetInfo, given: str | Path | None) -> Path | None:
     if info.name != "cityscapes":
         return None
     if given is not None:
@@ -113,118 +117,59 @@ def _is_installed(dest: Path, info: DatasetInfo, check_counts: bool, need_label_
     return not check_counts or all(counts.get(s) == n for s, n in info.splits.items())
 
 
-def _find_or_fetch(info, root, archive, mirror, retries, progress) -> tuple[Path, str, bool]:
-    """(archive path, where it came from, whether this call downloaded it)."""
+def _find_or_fetch(info, root, archive, mirror, retries, progress) -> tuple[Path, str | None]:
+    """(archive path, the URL it was downloaded from; None for a file placed by hand)."""
     if archive is not None:
         if not Path(archive).is_file():
             raise DownloadError(f"--archive {archive}: no such file")
-        return Path(archive), str(archive), False
+        return Path(archive), None
     placed = root / ".downloads" / f"{info.url_name}.tar.gz"
-    if placed.is_file():  # put there by hand (offline install) or kept from a past run
-        return placed, str(placed), False
-    url = dataset_url(info.name, mirror)
-    _fetch(url, placed, retries, progress)
-    return placed, url, True
-
-
-def _offline_hint(dest: Path) -> str:
-    return (f"set {MIRROR_ENV}=<base url> or place {dest.name} in {dest.parent}/ "
-            f"(or pass --archive FILE)")
-
-
-# --- HTTP -----------------------------------------------------------------------------
-
-def _fetch(url: str, dest: Path, retries: int, progress: bool) -> None:
-    """Download `url` to `dest` via `dest.part`, resuming what earlier tries left."""
-    if retries < 0:
-        raise DownloadError(f"retries={retries} must be >= 0")
-    part = dest.with_name(dest.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(retries + 1):
-        try:
-            _fetch_once(url, part, dest, progress)
-            os.replace(part, dest)
-            return
-        except _Retry as err:
-            last = err
-            if attempt < retries:
-                time.sleep(min(60.0, BACKOFF_BASE_S * 2 ** attempt))
-    raise DownloadError(f"could not download {url} in {retries + 1} tries ({last}); "
-                        f"{_offline_hint(dest)}")
-
-
-def _fetch_once(url: str, part: Path, dest: Path, progress: bool) -> None:
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": "pix2pix-replication"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                          timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as err:
-        if err.code == 416:  # the partial file does not fit the server's file: start over
-            part.unlink()
-            raise _Retry("HTTP 416 for the resume offset") from None
-        if err.code >= 500 or err.code in (408, 429):
-            raise _Retry(f"HTTP {err.code} {err.reason}") from None
-        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}; {_offline_hint(dest)}") from None
-    except OSError as err:  # refused, unknown host, timeout (URLError is an OSError)
-        raise _Retry(str(getattr(err, "reason", err))) from None
-    with response:
-        start, total = _resume_offset(response, have, part)
-        _stream(response, part, start, total, progress)
-    size = part.stat().st_size
-    if total is not None and size != total:
-        raise _Retry(f"connection closed after {size:,} of {total:,} bytes")
-
-
-def _resume_offset(response, have: int, part: Path) -> tuple[int, int | None]:
-    """(offset the body starts at, full file size if the server says it)."""
-    if response.status == 206:
-        m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
-        if not m or int(m[1]) != have:
-            part.unlink()
-            raise _Retry("server resumed at another offset; starting over")
-        return have, None if m[2] == "*" else int(m[2])
-    # 200: a full body, also when the server ignores Range: restart from byte 0
-    length = response.headers.get("Content-Length")
-    return 0, int(length) if length else None
-
-
-def _stream(response, part: Path, start: int, total: int | None, progress: bool) -> None:
-    with open(part, "ab" if start else "wb") as f, \
-            tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                 desc=part.name.removesuffix(".part"), disable=not progress) as bar:
-        while chunk := _read_chunk(response):
-            f.write(chunk)
-            bar.update(len(chunk))
-
-
-def _read_chunk(response) -> bytes:
-    try:
-        return response.read(CHUNK)
-    except (OSError, http.client.HTTPException) as err:  # reset, timeout, IncompleteRead
-        raise _Retry(f"connection lost ({err!r})") from None
+    if not placed.is_file():  # else: put there by hand, or kept from an earlier run
+        fetch.fetch(dataset_url(info.name, mirror), placed, retries, progress)
+    return placed, fetch.origin(placed)
 
 
 # --- verify and extract ---------------------------------------------------------------
 
-def _install(archive: Path, info: DatasetInfo, dest: Path, source: str, check_counts: bool) -> None:
+def _install(archive: Path, info: DatasetInfo, dest: Path, url: str | None,
+             check_counts: bool) -> None:
     size = archive.stat().st_size
-    if info.archive_bytes is not None and size != info.archive_bytes:
-        raise DownloadError(f"{archive} is {size:,} bytes, but {info.url_name}.tar.gz is "
-                            f"{info.archive_bytes:,} bytes")
+    checks = _size_checks(archive, info, url, size)
+    width, height = info.pair_size
     with atomic_dir(dest) as tmp:  # renamed to `dest` only if every check passes
         counts = _extract(archive, info, tmp)
+        checks += ["gzip stream complete (CRC and length)",
+                   f"layout {info.name}/<split>/*.jpg, no hidden or outside paths",
+                   f"every image decodes and is {width}x{height} (two square halves)"]
         if check_counts:
             _check_counts(counts, info, archive)
+            checks.append(f"split counts {dict(sorted(info.splits.items()))}")
         write_json(tmp / VERIFIED_MARKER, {
             "dataset": info.name, "counts": dict(sorted(counts.items())),
-            "pair_size": list(info.pair_size), "source": source, "archive_bytes": size,
+            "pair_size": list(info.pair_size), "origin": _origin_kind(url),
+            "source": url or str(archive), "archive_bytes": size, "checks": checks,
             "label_ids": False})
 
 
-def _extract(archive: Path, info: DatasetInfo, out: Path) -> Counter:
+def _origin_kind(url: str | None) -> str:
+    if url is None:
+        return "placed by hand"
+    return "upstream" if is_upstream(url) else "mirror"
+
+
+def _size_checks(archive: Path, info: DatasetInfo, url: str | None, size: int) -> list[str]:
+    """The upstream size pin, for upstream downloads only; advisory (content decides)."""
+    if info.archive_bytes is None or url is None or not is_upstream(url):
+        return []
+    if size == info.archive_bytes:
+        return [f"archive size {size:,} bytes = the upstream archive's"]
+    print(f"warning: {archive} is {size:,} bytes, the upstream {info.url_name}.tar.gz was "
+          f"{info.archive_bytes:,}; installing only if every content check passes")
+    return [f"archive size {size:,} bytes != the pinned {info.archive_bytes:,} (content "
+            "checks passed)"]
+
+
+def _extract(archive: Path, info: DatasetInfo, out: Path) -> dict[str, int]:
     """Write `<name>/<split>/*.jpg` to `out/<split>/`, checking each; return split counts."""
     try:
         with gzip.open(archive) as gz:
@@ -237,12 +182,12 @@ def _extract(archive: Path, info: DatasetInfo, out: Path) -> Counter:
                     _check_image(data, member.name, info, archive)
                     (out / split).mkdir(exist_ok=True)
                     (out / split / PurePosixPath(member.name).name).write_bytes(data)
-            while gz.read(CHUNK):  # read to the end: gzip checks its CRC and length there
+            while gz.read(fetch.CHUNK):  # read to the end: gzip checks its CRC and length
                 pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise DownloadError(f"{archive} is corrupt or truncated ({err})") from None
+        raise ArchiveCorrupt(f"{archive} is corrupt or truncated ({err})") from None
     # count what is on disk: a member stored twice under one name is one image, not two
-    return Counter({d.name: sum(1 for _ in d.iterdir()) for d in out.iterdir() if d.is_dir()})
+    return {d.name: sum(1 for _ in d.iterdir()) for d in out.iterdir() if d.is_dir()}
 
 
 def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> str | None:
@@ -264,22 +209,23 @@ def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> 
 
 def _check_image(data: bytes, member: str, info: DatasetInfo, archive: Path) -> None:
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # every pixel: a mirror's recompressed copy is trusted on content
             size = image.size
-    except OSError as err:  # PIL.UnidentifiedImageError is an OSError
+    except (OSError, SyntaxError) as err:  # PIL.UnidentifiedImageError is an OSError
         raise DownloadError(f"{archive}: {member} is not a readable image ({err})") from None
     if size != info.pair_size:
         want = "x".join(map(str, info.pair_size))
         raise DownloadError(f"{archive}: {member} is {size[0]}x{size[1]}, expected {want} "
-                            f"(A | B halves side by side)")
+                            f"(two {info.half_size}x{info.half_size} halves side by side)")
 
 
-def _check_counts(counts: Counter, info: DatasetInfo, archive: Path) -> None:
+def _check_counts(counts: dict[str, int], info: DatasetInfo, archive: Path) -> None:
     for split, want in info.splits.items():
-        if counts[split] != want:
+        if counts.get(split, 0) != want:
             hint = "" if info.counts_verified else \
                 " (this dataset's counts are unverified: --skip-count-check installs anyway)"
-            raise DownloadError(f"{archive}: split {split!r} has {counts[split]} images, "
+            raise DownloadError(f"{archive}: split {split!r} has {counts.get(split, 0)} images, "
                                 f"expected {want}{hint}")
 
 
@@ -291,7 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=DEFAULT_ROOT,
                         help="folder that receives <name>/ (default: %(default)s)")
     parser.add_argument("--mirror", default=None,
-                        help=f"base URL that replaces {BASE_URL} (or set ${MIRROR_ENV})")
+                        help=f"base URL that serves <name>.tar.gz instead of {BASE_URL} "
+                             f"(or set ${fetch.MIRROR_ENV})")
     parser.add_argument("--archive", default=None,
                         help="install from this local <name>.tar.gz instead of downloading "
                              "(<root>/.downloads/<name>.tar.gz is picked up by itself)")
@@ -307,17 +254,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the downloaded .tar.gz under <root>/.downloads/")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--params", default=None,
-                        help="params file (what the DVC stage passes): at `scale: smoke` the "
-                             "synthetic stand-in is written instead of downloading")
+                        help="params file (what the DVC stage passes): its `download` section, "
+                             "and at a scale whose data.source is synthetic (smoke) the "
+                             "stand-in is written instead of downloading")
 
 
-def install_synthetic(names, root, params: dict) -> int:
-    """Smoke scale: the deterministic stand-ins, at the smoke profile's image size."""
+def install_synthetic(names, root, size: int, scale: str) -> int:
+    """data.source = synthetic: the deterministic stand-ins, at the scale's image size."""
     from replication.data.synthetic import make_synthetic
-    size = (scale_profile(params).get("data") or {}).get("image_size", 64)
     for name in names:
         path = make_synthetic(name, root, size=size)
-        print(f"{name}: synthetic stand-in ({size} px, scale {params['scale']}) -> {path}")
+        print(f"{name}: synthetic stand-in ({size} px, scale {scale}) -> {path}")
     return 0
 
 
@@ -325,16 +272,21 @@ def run(args: argparse.Namespace) -> int:
     names = ALL if args.name == "all" else (args.name,)
     if args.archive and len(names) > 1:
         raise DownloadError("--archive installs one dataset; name it instead of 'all'")
-    if args.params and load_params(args.params).get("scale", "paper") != "paper":
-        return install_synthetic(names, args.root, load_params(args.params))
+    settings = DownloadConfig()
+    if args.params:
+        params = load_params(args.params)
+        data = scale_data(params)
+        if data.source == "synthetic":
+            return install_synthetic(names, args.root, data.image_size, params.get("scale"))
+        settings = section_config(DownloadConfig, params, "download")
     for name in names:
         path = download_dataset(
             name, args.root, mirror=args.mirror, retries=args.retries,
             progress=not args.no_progress, archive=args.archive,
             cityscapes_zips=args.cityscapes_zips, check_counts=not args.skip_count_check,
-            keep_archive=args.keep_archive)
+            keep_archive=args.keep_archive, label_resample=settings.cityscapes_label_resample)
         record = json.loads((path / VERIFIED_MARKER).read_text())
-        print(f"{name}: {path} {record['counts']}")
+        print(f"{name}: {path} {record['counts']} ({record.get('origin', 'official zips')})")
         if name == "cityscapes" and not record.get("label_ids"):
             print(f"cityscapes: no gtFine labelIds (built from the archive); the exact FCN "
                   f"score needs {LABELS_ZIP} and {PHOTOS_ZIP} via --cityscapes-zips")

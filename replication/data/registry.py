@@ -1,18 +1,18 @@
 """The upstream pix2pix datasets: where they live, what they hold, how the paper used them.
 
-Facts from SPEC §3. Each archive `<url_name>.tar.gz` holds `<name>/<split>/*.jpg`, every
-image two 256x256 halves side by side (A | B, 512x256).
+Facts from docs/datasets.md. Each archive `<url_name>.tar.gz` holds
+`<name>/<split>/*.jpg`, every image two square halves side by side (A | B): 512x256 for
+facades and cityscapes, 1200x600 for maps.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from replication.errors import ConfigError
+from replication.fetch import source_url
 
 BASE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/"
-MIRROR_ENV = "REPLICATION_MIRROR"  # a base URL that replaces BASE_URL
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,19 @@ class DatasetInfo:
     test_split: str  # the split the paper reports numbers on
     paper_epochs: int
     paper_batch_size: int
-    archive_bytes: int | None = None  # None: size unknown, only Content-Length is checked
-    pair_size: tuple[int, int] = (512, 256)  # (W, H) of every image in the archive
+    # the upstream archive's size (None: unknown). A fact about the upstream host: checked
+    # for upstream downloads only (a mirror may recompress), and advisory there, since
+    # the content checks decide whether the archive is sound.
+    archive_bytes: int | None = None
+    half_size: int = 256  # side of each square half: every image is 2*half x half pixels
     # False: the counts come from the authors' docs, not from a checked download, so a
     # mismatch may mean the counts are wrong; `--skip-count-check` then installs anyway.
     counts_verified: bool = True
+
+    @property
+    def pair_size(self) -> tuple[int, int]:
+        """(W, H) of every image in the archive: two square halves side by side."""
+        return 2 * self.half_size, self.half_size
 
 
 def _info(name: str, **kw) -> DatasetInfo:
@@ -45,10 +53,12 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     # The paper tests Cityscapes on val (500 frames).
     _info("cityscapes", splits={"train": 2975, "val": 500}, a_side="photo",
           b_side="label colours", paper_direction="BtoA", test_split="val",
-          paper_epochs=200, paper_batch_size=1),
+          paper_epochs=200, paper_batch_size=1, archive_bytes=103_441_232),
+    # maps pairs are 1200x600: two 600x600 halves (pytorch-CycleGAN-and-pix2pix #761);
+    # the loader resizes them to 286 (training jitter) or 256 (test), as the paper did.
     _info("maps", splits={"train": 1096, "val": 1098}, a_side="aerial photo",
           b_side="map", paper_direction="AtoB", test_split="val",
-          paper_epochs=200, paper_batch_size=1),
+          paper_epochs=200, paper_batch_size=1, half_size=600),
     # The large sets: paper §4 "batch 4, 15-17 epochs"; the split counts below are from
     # the authors' descriptions and were not checked against a download; the sides follow
     # the dataset names (X2Y: A = X, B = Y) as AtoB trains X -> Y.
@@ -70,14 +80,13 @@ def get_dataset(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def base_url(mirror: str | None = None) -> str:
-    """The server to download from: `mirror`, else $REPLICATION_MIRROR, else upstream."""
-    url = mirror or os.environ.get(MIRROR_ENV) or BASE_URL
-    return url if url.endswith("/") else url + "/"
-
-
 def dataset_url(name: str, mirror: str | None = None) -> str:
-    return base_url(mirror) + get_dataset(name).url_name + ".tar.gz"
+    """Where the archive comes from: upstream, or `<mirror>/<url_name>.tar.gz`."""
+    return source_url(BASE_URL + get_dataset(name).url_name + ".tar.gz", mirror)
+
+
+def is_upstream(url: str) -> bool:
+    return url.startswith(BASE_URL)
 
 
 # Written last inside an installed dataset folder (`<root>/<name>/.verified.json`) with

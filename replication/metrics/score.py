@@ -49,7 +49,8 @@ def score_folders(session: Session, scale: str, folders: dict[str, Path],
     seconds = time.perf_counter() - began
     images = len(session.names) * len(folders)
     task = {"dataset": session.cfg.data.dataset, "direction": session.cfg.data.direction,
-            "split": session.split, "images": len(session.names)}
+            "split": session.split, "images": len(session.names),
+            "source": session.cfg.data.source}
     return finite({"experiment": session.cfg.name, "scale": scale, "task": task,
                    "seeds": per_seed, "summary": summarize(per_seed),
                    "timing": {"seconds": round(seconds, 3), "images": images,
