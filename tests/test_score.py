@@ -118,8 +118,10 @@ def test_exact_protocol_pools_one_confusion_matrix(tmp_path, monkeypatch):
     segmenter = Scripted([pred1, pred2])
     cfg = cityscapes_cfg()
     with Session(cfg, ScoringConfig(device="cpu", batch_size=2),
-                 {"fcn_score_exact": (segmenter, {"segmenter": "scripted"})}) as session:
-        result = METRICS["fcn_score_exact"](session, tmp_path / "gen")
+                 {"fcn_exact": (segmenter, {"segmenter": "scripted"})}) as session:
+        result = METRICS["fcn_score_corrected"](session, tmp_path / "gen")
+        official = METRICS["fcn_score_official"](session, tmp_path / "gen")
+    assert len(segmenter.inputs) == 1  # one FCN pass (a batch of 2) serves both protocols
 
     # Hand count. Frame 1 (4 void columns dropped): road row = 28 x 16 right + 32 x 16 as
     # car; car row = 28 x 16 as road + 32 x 16 right. Frame 2: bicycle row = 48 x 32 right
@@ -136,8 +138,14 @@ def test_exact_protocol_pools_one_confusion_matrix(tmp_path, monkeypatch):
     # The official fast_hist would have dropped frame 2 (truth 18, prediction 19).
     assert result["official_frames_dropped"] == 1 and result["official_dropped_pixels"] == 2048
     assert result["official_out_of_range_pixels"] == 512
-    assert result["protocol"] == "fcn_score_exact" and result["label_size"] == "32x64"
+    assert result["protocol"] == "fcn_score_corrected" and result["label_size"] == "32x64"
     assert result["segmenter"] == "scripted" and result["frames"] == 2
+    # Official arithmetic by hand: frame 2 dropped, so road 448 right / 512 as car and car
+    # 448 as road / 512 right; every denominator + 1e-12, the 17 absent classes score 0
+    assert official["protocol"] == "fcn_score_official" and official["frames_dropped"] == 1
+    assert official["pixels"] == 1920 and official["per_pixel_acc"] == pytest.approx(0.5)
+    assert official["per_class_acc"] == pytest.approx((448 / 960 + 512 / 960) / 19)
+    assert official["class_iou"] == pytest.approx((448 / 1408 + 512 / 1472) / 19)
 
 
 def test_exact_protocol_upsamples_the_photo_bilinearly_to_the_label_size(tmp_path, monkeypatch):
@@ -150,8 +158,8 @@ def test_exact_protocol_upsamples_the_photo_bilinearly_to_the_label_size(tmp_pat
         save(tmp_path / f"gen/{n}.png", image)
     segmenter = Scripted([np.zeros((32, 64), np.int64)] * 2)
     with Session(cityscapes_cfg(), ScoringConfig(device="cpu", batch_size=1),
-                 {"fcn_score_exact": (segmenter, {})}) as session:
-        METRICS["fcn_score_exact"](session, tmp_path / "gen")
+                 {"fcn_exact": (segmenter, {})}) as session:
+        METRICS["fcn_score_official"](session, tmp_path / "gen")
     for seen, image in zip(segmenter.inputs, generated):
         assert seen.shape == (1, 3, 32, 64)  # the labels' full resolution, not 16x16
         source = torch.from_numpy(image).permute(2, 0, 1)[None].float()
@@ -315,7 +323,8 @@ def test_metrics_for_cityscapes_labels_to_photo_needs_every_exact_input(tmp_path
     cfg, scoring = cityscapes_cfg(), ScoringConfig()
     assert metrics_for(cfg, scoring) == ["fcn_score_fallback", "fid_kid", "color_hist"]
     write_exact_inputs(tmp_path)
-    assert metrics_for(cfg, scoring) == ["fcn_score_exact", "fid_kid", "color_hist"]
+    assert metrics_for(cfg, scoring) == ["fcn_score_official", "fcn_score_corrected", "fid_kid",
+                                         "color_hist"]
     (tmp_path / "data/cityscapes/val_frames.txt").unlink()
     assert metrics_for(cfg, scoring)[0] == "fcn_score_fallback"
 

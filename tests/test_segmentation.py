@@ -7,7 +7,8 @@ from PIL import Image
 
 from replication.data.cityscapes_labels import PALETTE
 from replication.metrics.segmentation import (
-    VOID_COLORS, confusion_matrix, count_official_quirks, decode_color_labels, scores)
+    VOID_COLORS, confusion_matrix, decode_color_labels,
+    official_histogram, official_scores, scores)
 
 # A 3-class frame counted by hand (255 = ignore):
 #   truth 0 -> predicted 0, 0, 1       row 0: [2, 1, 0]
@@ -34,15 +35,15 @@ def test_hand_computed_scores():
     assert s["class_iou"] == pytest.approx((2 / 4 + 1 / 3 + 3 / 5) / 3)
 
 
-def test_absent_class_skipped_or_zero_as_official_arithmetic():
+def test_absent_class_skipped_here_and_zero_in_the_official_arithmetic():
     m = np.array([[2, 1, 0], [1, 2, 0], [0, 0, 0]])  # class 2 absent from truth and prediction
-    skip, zero = scores(m), scores(m, absent_classes="zero")
+    skip, official = scores(m), official_scores(m)
     assert np.isnan(skip["per_class_acc_array"][2]) and np.isnan(skip["class_iou_array"][2])
     assert skip["per_class_acc"] == pytest.approx(2 / 3)
     assert skip["class_iou"] == pytest.approx(2 / 4)
     # official: 0 / (0 + 1e-12) = 0, averaged in by nanmean
-    assert zero["per_class_acc"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
-    assert zero["class_iou"] == pytest.approx((2 / 4 + 2 / 4 + 0) / 3)
+    assert official["per_class_acc"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert official["class_iou"] == pytest.approx((2 / 4 + 2 / 4 + 0) / 3)
 
 
 def test_prediction_19_is_an_error_not_aliased():
@@ -62,19 +63,6 @@ def test_prediction_19_is_an_error_not_aliased():
     # classes 0, 5, 18 present: acc 1/1, 0/1, 1/2; IoU 1/1, 0/1, 1/(2 + 1 - 1)
     assert s["per_class_acc"] == pytest.approx(0.5)
     assert s["class_iou"] == pytest.approx(0.5)
-
-
-def test_official_quirks_counted():
-    # truth 5 predicted 19 lands in cell 5 * 19 + 19 = 114 = (6, 0): aliased
-    q = count_official_quirks(np.array([[5, 5, 255]]), np.array([[19, 5, 19]]))
-    assert q == {"out_of_range_pixels": 1, "aliased_pixels": 1,
-                 "frame_dropped": False, "dropped_pixels": 0}
-    # truth 18 predicted 19 -> index 361 = 19 ** 2: bincount too long, frame dropped
-    q = count_official_quirks(np.array([[0, 5, 18, 18, 255]]), np.array([[0, 19, 18, 19, 19]]))
-    assert q == {"out_of_range_pixels": 2, "aliased_pixels": 0,
-                 "frame_dropped": True, "dropped_pixels": 4}
-    q = count_official_quirks(TRUTH, PRED, num_classes=3)
-    assert q["out_of_range_pixels"] == 0 and not q["frame_dropped"]
 
 
 def test_random_labels_agree_with_sklearn():
@@ -147,3 +135,67 @@ def test_void_colours_decode_to_ignore():
     assert decode_color_labels(ground, ignore_colors=VOID_COLORS)[0, 0] == 255
     pole = np.array([[[153, 153, 153]]], dtype=np.uint8)  # shared with polegroup: pole wins
     assert decode_color_labels(pole, ignore_colors=VOID_COLORS)[0, 0] == 5
+
+
+# --- the official arithmetic, against a literal transcription ------------------------
+# scripts/eval_cityscapes/util.py (phillipi/pix2pix, same in pytorch-CycleGAN-and-pix2pix)
+# and the accumulation loop of evaluate.py, transcribed line for line as the oracle.
+
+def official_fast_hist(a, b, n):
+    k = np.where((a >= 0) & (a < n))[0]
+    bc = np.bincount(n * a[k].astype(int) + b[k], minlength=n**2)
+    if len(bc) != n**2:
+        # ignore this example if dimension mismatch
+        return 0
+    return bc.reshape(n, n)
+
+
+def official_get_scores(hist):
+    acc = np.diag(hist).sum() / (hist.sum() + 1e-12)
+    cl_acc = np.diag(hist) / (hist.sum(1) + 1e-12)
+    iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist) + 1e-12)
+    return acc, np.nanmean(cl_acc), np.nanmean(iu), cl_acc, iu
+
+
+def random_frames(seed: int, count: int, shape=(24, 40)):
+    """Truth in 0..18 or 255, predictions in 0..19 (19 = the FCN's extra output), some
+    frames with bicycle pixels predicted 19 (dropped by the official code), some with
+    classes absent."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(count):
+        truth = rng.integers(0, 19 - (i % 3) * 5, shape).astype(np.uint8)
+        truth[rng.random(shape) < 0.1] = 255
+        pred = np.where(rng.random(shape) < 0.6, truth, rng.integers(0, 20, shape))
+        pred = np.where(pred == 255, 0, pred).astype(np.uint8)
+        frames.append((truth, pred))
+    return frames
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_official_arithmetic_matches_the_transcribed_evaluation_loop(seed):
+    frames = random_frames(seed, count=8)
+    hist_perframe = np.zeros((19, 19))  # evaluate.py's accumulator
+    ours = np.zeros((19, 19))
+    dropped = 0
+    for truth, pred in frames:
+        hist_perframe += official_fast_hist(truth.flatten(), pred.flatten(), 19)
+        hist = official_histogram(truth, pred)
+        dropped += hist is None
+        ours += 0 if hist is None else hist
+    assert np.array_equal(ours, hist_perframe)
+    assert dropped == sum(((t == 18) & (p == 19)).any() for t, p in frames)
+    acc, cl_acc, iu, cl_acc_array, iu_array = official_get_scores(hist_perframe)
+    got = official_scores(ours)
+    assert got["per_pixel_acc"] == acc and got["per_class_acc"] == cl_acc
+    assert got["class_iou"] == iu
+    assert got["per_class_acc_array"] == cl_acc_array.tolist()
+    assert got["class_iou_array"] == iu_array.tolist()
+
+
+def test_official_arithmetic_aliases_prediction_19_to_the_next_class_as_road():
+    # truth car (13) predicted 19: index 19 * 13 + 19 = 19 * 14 + 0, i.e. truck predicted road
+    truth = np.array([[13, 13, 0]], np.uint8)
+    pred = np.array([[19, 13, 0]], np.uint8)
+    hist = official_histogram(truth, pred)
+    assert hist[14, 0] == 1 and hist[13, 13] == 1 and hist[0, 0] == 1 and hist.sum() == 3

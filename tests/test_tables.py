@@ -70,7 +70,7 @@ def write_workspace(root: Path, scale: str = "paper") -> Path:
     metrics = root / "metrics"
     for name, seeds in FCN.items():
         write(metrics / name / "scores.json", scores_file(
-            "fcn_score_exact", [segmentation_dict(*s) for s in seeds], scale))
+            "fcn_score_official", [segmentation_dict(*s) for s in seeds], scale))
     for name, seeds in LABELS.items():
         write(metrics / name / "scores.json", scores_file(
             "labels_score", [segmentation_dict(*s, protocol="nearest label colour") for s in seeds],
@@ -128,7 +128,7 @@ def test_mean_std_and_difference_by_hand(rendered):
     assert row.per_pixel_acc_n == 2
     assert row.per_pixel_acc_paper == pytest.approx(0.42)
     assert row.per_pixel_acc_diff == pytest.approx(-0.10)
-    assert row.Protocol == f"fcn_score_exact ({EXACT})"
+    assert row.Protocol == f"fcn_score_official ({EXACT})"
     assert row.Segmenter == SEGMENTER and row.Images == "500 frames"
     assert "0.320 ± 0.028 (n=2) | 0.420 | -0.100" in md_row(rendered, "table1", "L1")
 
@@ -199,7 +199,7 @@ def test_scale_marker_in_every_title(rendered, tmp_path):
 def test_stale_smoke_scores_under_paper_params_are_flagged(tmp_path):
     root = write_workspace(tmp_path)
     write(root / "metrics" / "cityscapes-l1" / "scores.json", scores_file(
-        "fcn_score_exact", [segmentation_dict(*s) for s in FCN["cityscapes-l1"]], "smoke"))
+        "fcn_score_official", [segmentation_dict(*s) for s in FCN["cityscapes-l1"]], "smoke"))
     out = render(root)
     assert "SMOKE scale" in (out / "table1.md").read_text().splitlines()[0]
     assert "scored at smoke scale but params.yaml says paper" in md_row(out, "table1", "L1")
@@ -208,12 +208,12 @@ def test_stale_smoke_scores_under_paper_params_are_flagged(tmp_path):
 def test_mixed_protocols_are_marked_and_not_judged(tmp_path):
     root = write_workspace(tmp_path)
     (a, b) = FCN["cityscapes-l1"]
-    scores = scores_file("fcn_score_exact", [segmentation_dict(*a), segmentation_dict(*b)])
+    scores = scores_file("fcn_score_official", [segmentation_dict(*a), segmentation_dict(*b)])
     scores["seeds"]["seed-1"] = {"fcn_score_fallback": segmentation_dict(*b, protocol="fallback")}
     write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
     out = render(root)
     assert csv_row(out, "table1", "L1").Protocol == (
-        f"MIXED: fcn_score_exact ({EXACT}) + fcn_score_fallback (fallback)")
+        f"MIXED: fcn_score_fallback (fallback) + fcn_score_official ({EXACT})")
     row = verdict(out, "l1cgan-beats-l1", "per_pixel_acc")
     assert row.verdict == "inconclusive" and "not one protocol" in row.reason
 
@@ -267,8 +267,24 @@ def test_ground_truth_row_follows_the_protocol_of_the_method_rows(tmp_path):
         fallback = [segmentation_dict(*s, protocol="fallback") for s in seeds]
         write(root / "metrics" / name / "scores.json", scores_file("fcn_score_fallback", fallback))
     gt = scores_file("fcn_score_fallback", [segmentation_dict(0.5, 0.2, 0.1, protocol="fallback")])
-    gt["seeds"]["seed-0"]["fcn_score_exact"] = segmentation_dict(0.75, 0.25, 0.2)  # ... GT both
+    gt["seeds"]["seed-0"]["fcn_score_official"] = segmentation_dict(0.75, 0.25, 0.2)  # ... GT both
     write(root / "metrics" / "ground-truth" / "scores.json", gt)
     row = csv_row(render(root), "table1", "Ground truth")
     assert row.per_pixel_acc_mean == pytest.approx(0.5)
     assert row.Protocol == "fcn_score_fallback (fallback)"
+
+
+def test_corrected_arithmetic_is_shown_beside_the_official_numbers(tmp_path):
+    root = write_workspace(tmp_path)
+    scores = scores_file("fcn_score_official", [segmentation_dict(0.40, 0.14, 0.10),
+                                                 segmentation_dict(0.44, 0.16, 0.12)])
+    for k, seed in enumerate(scores["seeds"].values()):
+        seed["fcn_score_corrected"] = segmentation_dict(0.41 + 0.02 * k, 0.15, 0.11,
+                                                        protocol="corrected")
+    write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
+    out = render(root)
+    row = md_row(out, "table1", "L1")
+    assert "0.420 ± 0.028 (n=2)" in row  # the official numbers sit beside the paper's
+    assert "0.420 / 0.150 / 0.110" in row  # corrected means: (0.41 + 0.43) / 2, 0.15, 0.11
+    header = (out / "table1.md").read_text()
+    assert "fcn_score_corrected (per_pixel_acc / per_class_acc / class_iou)" in header

@@ -3,7 +3,8 @@
 Smoke runs and tests need data in the upstream layout (SPEC §3) without a download:
 `<root>/<name>/<split>/<n>.jpg`, n = 1, 2, ..., each image two square halves A | B side by
 side. As upstream, A is the photo (the aerial photo for maps) and B the label colours (the
-map rendering).
+map rendering). `write_archive` writes the upstream archive itself instead (`<name>.tar.gz`
+at the registry's counts and image size), for tests that serve it as the upstream host.
 
 Each scene is a random layout drawn twice at once: the label image exactly (PIL fills
 polygons without anti-aliasing) and an object image whose objects each get their own photo
@@ -17,7 +18,10 @@ their pixels, which is what separates a blurry L1 result from a sharp L1+cGAN on
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,15 +31,16 @@ from PIL import Image, ImageDraw
 
 from replication.config import DataConfig
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
+from replication.data import registry
 from replication.data.registry import VERIFIED_MARKER
 from replication.errors import ConfigError, DataError
-from replication.fileio import atomic_dir, write_json
+from replication.fileio import atomic_dir, atomic_path, write_json
 
 SYNTHETIC_NAMES = ("cityscapes", "facades", "maps")
-# Split names as in the upstream archives (SPEC §3); only the counts are smaller.
-SPLITS = {"cityscapes": ("train", "val"), "facades": ("train", "val", "test"),
-          "maps": ("train", "val")}
+# Split names (and order) as in the upstream archives; only the folder counts are smaller.
+SPLITS = {name: tuple(registry.DATASETS[name].splits) for name in SYNTHETIC_NAMES}
 DEFAULT_TRAIN, DEFAULT_TEST = 100, 30  # images in "train" / in every other split
+DEFAULT_SIZE = 64  # side of each half in a dataset folder (upstream: 256)
 MIN_SIZE = 16  # smaller halves leave most objects under one pixel
 # Full-resolution chroma (PIL's default is 4:2:0): at 64 px a halved chroma plane smears
 # the label colours of 1-2 px poles and signs; measured on 30 cityscapes-like pairs at
@@ -703,27 +708,31 @@ def render_pair(seed: int, name: str, split: str, number: int, size: int) -> np.
     return np.concatenate([photo, palette[labels]], axis=1)
 
 
-def make_synthetic(name: str, root: str | Path, *, size: int = 64, counts: dict | None = None,
-                   seed: int = 0, quality: int = 95) -> Path:
+def make_synthetic(name: str, root: str | Path, *, size: int = DEFAULT_SIZE,
+                   counts: dict | None = None, seed: int = 0, quality: int = 95) -> Path:
     """Write `<root>/<name>/<split>/<n>.jpg` (n from 1, as upstream) and the marker.
 
     The folder appears whole or not at all (atomic_dir); an existing synthetic folder is
     replaced, anything else there is refused.
     """
-    counts = _check_request(name, size, counts, seed, quality)
+    counts = _check_request(name, size, counts, seed, quality, default_counts(name))
     out = Path(root) / name
     _refuse_foreign(out)
     with atomic_dir(out) as tmp:
         for split, count in counts.items():
             (tmp / split).mkdir()
             for number in range(1, count + 1):
-                pair = render_pair(seed, name, split, number, size)
-                Image.fromarray(pair).save(tmp / split / f"{number}.jpg", "JPEG",
-                                           quality=quality, subsampling=_CHROMA_444)
+                pair = Image.fromarray(render_pair(seed, name, split, number, size))
+                _save_jpeg(pair, tmp / split / f"{number}.jpg", quality)
         write_json(tmp / VERIFIED_MARKER, {
             "dataset": name, "counts": counts, "pair_size": [2 * size, size],
             "synthetic": True, "seed": seed, "quality": quality})
     return out
+
+
+def _save_jpeg(image: Image.Image, target, quality: int) -> None:
+    """One encoding for folders and archives; `target` a path or a binary file."""
+    image.save(target, "JPEG", quality=quality, subsampling=_CHROMA_444)
 
 
 def _splits(name: str) -> tuple[str, ...]:
@@ -732,11 +741,12 @@ def _splits(name: str) -> tuple[str, ...]:
     return SPLITS[name]
 
 
-def _check_request(name, size, counts, seed, quality) -> dict[str, int]:
-    merged = {**default_counts(name), **(counts or {})}
-    unknown = sorted(set(merged) - set(_splits(name)))
+def _check_request(name, size, counts, seed, quality, defaults: dict) -> dict[str, int]:
+    """`defaults` updated by `counts`, after checking every argument."""
+    merged = {**defaults, **(counts or {})}
+    unknown = sorted(set(merged) - set(defaults))
     if unknown:
-        raise ConfigError(f"{name} has no split {unknown[0]!r}; its splits are {_splits(name)}")
+        raise ConfigError(f"{name} has no split {unknown[0]!r}; its splits are {tuple(defaults)}")
     for split, count in merged.items():
         if not isinstance(count, int) or count < 1:
             raise ConfigError(f"{name} split {split!r}: count {count!r} must be an integer >= 1")
@@ -762,6 +772,97 @@ def _refuse_foreign(out: Path) -> None:
                         f"move it away or choose another --root")
 
 
+# --- writing an upstream archive: a stand-in for the upstream host -------------------
+
+# Distinct scenes per split; image n shows scene (n - 1) % ARCHIVE_POOL + 1. Drawing and
+# encoding each of the ~8,000 upstream images takes minutes (13-25 ms apiece), a pool of
+# 32 takes seconds. What the archives stand in for (download, verify, install, load)
+# needs the upstream layout, counts and geometry, not 8,000 different scenes.
+ARCHIVE_POOL = 32
+# Scenes are drawn at most this side and scaled up to the registry's half (maps: 300 ->
+# 600): the loader shrinks every pair to 286 at most (256 crops), so finer detail never
+# reaches a model, and a quarter of the pixels draws 3x faster into 30% smaller JPEGs.
+MAX_DRAW_SIDE = 300
+# The gzip header's file name, `<name>.synthetic.tar`: it tells a synthetic archive from a
+# real download, which must never be overwritten.
+_ARCHIVE_TAG = ".synthetic.tar"
+# JPEG bytes do not compress (level 9 saves under 1% here); 1 is the fastest that still
+# squeezes the tar headers.
+_GZIP_LEVEL = 1
+
+
+def archive_counts(name: str, counts: dict | None = None, seed: int = 0,
+                   quality: int = 95) -> dict[str, int]:
+    """The split counts `write_archive` writes: the registry's, updated by `counts`."""
+    _splits(name)  # only the three datasets that have a renderer
+    info = registry.get_dataset(name)
+    return _check_request(name, info.half_size, counts, seed, quality, dict(info.splits))
+
+
+def write_archive(name: str, out_dir: str | Path, *, counts: dict | None = None,
+                  seed: int = 0, quality: int = 95) -> Path:
+    """Write `<out_dir>/<name>.tar.gz` as upstream has it; return its path.
+
+    Members `<name>/<split>/<n>.jpg`, n = 1..count, in split then numeric order; every
+    image an A | B pair (render_pair) of the registry's pair_size. Counts default to the
+    registry's splits. No time stamps: the same arguments give the same bytes. Written
+    atomically; an existing archive that is not synthetic is refused.
+    """
+    counts = archive_counts(name, counts, seed, quality)
+    half = registry.get_dataset(name).half_size
+    path = Path(out_dir) / f"{name}.tar.gz"
+    _refuse_foreign_archive(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw, \
+            gzip.GzipFile(name + _ARCHIVE_TAG, "wb", _GZIP_LEVEL, raw, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for split, count in counts.items():
+            pool = [_archive_jpeg(seed, name, split, k, half, quality)
+                    for k in range(1, min(count, ARCHIVE_POOL) + 1)]
+            for number in range(1, count + 1):
+                _add_member(tar, f"{name}/{split}/{number}.jpg", pool[(number - 1) % len(pool)])
+    return path
+
+
+def _archive_jpeg(seed: int, name: str, split: str, number: int, half: int,
+                  quality: int) -> bytes:
+    """Pair `number` of the split as JPEG bytes, two `half` x `half` halves."""
+    side = min(half, MAX_DRAW_SIDE)
+    pair = render_pair(seed, name, split, number, side)
+    photo, labels = Image.fromarray(pair[:, :side]), Image.fromarray(pair[:, side:])
+    if side != half:  # nearest keeps the labels' flat palette colours, no blends at edges
+        photo = photo.resize((half, half), Image.Resampling.BICUBIC)
+        labels = labels.resize((half, half), Image.Resampling.NEAREST)
+    image = Image.new("RGB", (2 * half, half))
+    image.paste(photo, (0, 0))
+    image.paste(labels, (half, 0))
+    buf = io.BytesIO()
+    _save_jpeg(image, buf, quality)
+    return buf.getvalue()
+
+
+def _add_member(tar: tarfile.TarFile, member: str, data: bytes) -> None:
+    entry = tarfile.TarInfo(member)
+    entry.size, entry.mode, entry.mtime = len(data), 0o644, 0  # fixed: reproducible bytes
+    tar.addfile(entry, io.BytesIO(data))
+
+
+def _refuse_foreign_archive(path: Path) -> None:
+    """Replace only an archive this module wrote (its gzip header names it, see _ARCHIVE_TAG)."""
+    if path.exists() and _gzip_file_name(path) != path.name[:-len(".tar.gz")] + _ARCHIVE_TAG:
+        raise DataError(f"{path} exists and is not a synthetic archive (a real download?); "
+                        "move it away or choose another --archives folder")
+
+
+def _gzip_file_name(path: Path) -> str | None:
+    """The FNAME field of a gzip header as GzipFile writes it (no FEXTRA); None if absent."""
+    with open(path, "rb") as f:
+        head = f.read(10 + 256)
+    flags = head[3] if len(head) > 10 and head[:2] == b"\x1f\x8b" else 0
+    if not flags & 0x08 or flags & 0x04:  # no FNAME, or an FEXTRA field before it
+        return None
+    return head[10:].split(b"\0", 1)[0].decode("latin-1")
+
+
 # --- command line: replication synth ---------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -769,21 +870,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which stand-in dataset to write, or all three")
     parser.add_argument("--root", default=DataConfig.root,
                         help=f"folder that receives <name>/ (default {DataConfig.root})")
-    parser.add_argument("--size", type=int, default=64,
-                        help="side of each square half in pixels (upstream: 256)")
+    parser.add_argument("--archives", metavar="DIR", default=None,
+                        help="write DIR/<name>.tar.gz in the upstream layout, counts and "
+                             "image size instead of a dataset folder under --root")
+    parser.add_argument("--size", type=int, default=None,
+                        help=f"side of each square half in pixels (default {DEFAULT_SIZE}; "
+                             "upstream: 256; archives always have the registry's size)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    parser.add_argument("--train", type=int, default=DEFAULT_TRAIN,
-                        help=f"images in the train split (default {DEFAULT_TRAIN})")
-    parser.add_argument("--test", type=int, default=DEFAULT_TEST,
-                        help=f"images in every other split, val/test (default {DEFAULT_TEST})")
+    parser.add_argument("--train", type=int, default=None,
+                        help=f"images in the train split (default {DEFAULT_TRAIN}; "
+                             "with --archives the upstream count)")
+    parser.add_argument("--test", type=int, default=None,
+                        help=f"images in every other split, val/test (default {DEFAULT_TEST}; "
+                             "with --archives the upstream counts)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
 
 
 def run(args: argparse.Namespace) -> int:
     names = SYNTHETIC_NAMES if args.name == "all" else (args.name,)
+    if args.archives is not None:
+        return _run_archives(names, args)
+    size = DEFAULT_SIZE if args.size is None else args.size
     for name in names:
-        counts = default_counts(name, args.train, args.test)
-        out = make_synthetic(name, args.root, size=args.size, counts=counts, seed=args.seed,
+        counts = {**default_counts(name), **_given_counts(name, args)}
+        out = make_synthetic(name, args.root, size=size, counts=counts, seed=args.seed,
                              quality=args.quality)
-        print(f"{out}: {counts}, {2 * args.size}x{args.size} pairs, seed {args.seed}")
+        print(f"{out}: {counts}, {2 * size}x{size} pairs, seed {args.seed}")
     return 0
+
+
+def _run_archives(names: tuple[str, ...], args: argparse.Namespace) -> int:
+    if args.size is not None:
+        raise ConfigError("--size does not apply to --archives: archives have the upstream "
+                          "image size (registry pair_size)")
+    for name in names:
+        counts = archive_counts(name, _given_counts(name, args), args.seed, args.quality)
+        path = write_archive(name, args.archives, counts=counts, seed=args.seed,
+                             quality=args.quality)
+        print(f"{path}: {counts}, {path.stat().st_size} bytes, seed {args.seed}")
+    return 0
+
+
+def _given_counts(name: str, args: argparse.Namespace) -> dict[str, int]:
+    """The counts --train / --test set for `name`'s splits; the others keep their defaults."""
+    given = {split: args.train if split == "train" else args.test for split in _splits(name)}
+    return {split: count for split, count in given.items() if count is not None}

@@ -6,9 +6,12 @@ segmenter produced it. A `Session` holds what every seed of one experiment share
 real test split, the decoded true labels, the real reference PNGs and the loaded
 models (each loaded once, never per image or per seed).
 
-Protocol names (SPEC §4):
-    fcn_score_exact     official FCN-score: the authors' FCN-8s, gtFine labelIds at full
-                        resolution, the generated 256 px photo upsampled bilinearly to it
+Protocol names (docs/protocols.md):
+    fcn_score_official  the paper's FCN-score: the authors' FCN-8s, gtFine labelIds at
+                        full resolution, the generated 256 px photo upsampled bilinearly
+                        to it, the official fast_hist arithmetic with its quirks
+    fcn_score_corrected the same predictions, the quirks removed (prediction 19 is an
+                        error, no frame dropped)
     fcn_score_fallback  our own FCN-8s (runs/segmenter/fallback.pt), truth = the val
                         pairs' colour label half decoded by nearest palette colour, all at
                         the image size; comparable only to its own ground-truth row
@@ -39,8 +42,8 @@ from replication.errors import ConfigError, ScoringError
 from replication.metrics import fcn, fid
 from replication.metrics.color import color_stats
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
-                                              count_official_quirks, decode_color_labels,
-                                              scores)
+                                              decode_color_labels, official_histogram,
+                                              official_scores, scores)
 from replication.fileio import file_sha256
 from replication.train import resolve_device
 
@@ -164,7 +167,9 @@ def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
         return list(scoring.metrics[cfg.name])
     if cfg.data.dataset == "cityscapes" and cfg.data.direction == "BtoA":
         missing = missing_exact_inputs(cfg, scoring)
-        return ["fcn_score_fallback" if missing else "fcn_score_exact", "fid_kid", "color_hist"]
+        fcn_scores = ["fcn_score_fallback"] if missing else ["fcn_score_official",
+                                                             "fcn_score_corrected"]
+        return [*fcn_scores, "fid_kid", "color_hist"]
     if cfg.data.dataset == "cityscapes":
         return ["labels_score"]
     return ["fid_kid"]
@@ -180,7 +185,7 @@ class Session:
     """The real test split, true labels, real reference PNGs and models of one task.
 
     `models` pre-loads entries of the model cache (tests pass stand-in segmenters):
-    "fcn_score_exact" / "fcn_score_fallback": (nn.Module, info dict);
+    "fcn_exact" / "fcn_score_fallback": (nn.Module, info dict);
     "inception": (feature function files -> (N, d) array, info dict).
     """
 
@@ -194,6 +199,7 @@ class Session:
         self.models = dict(models or {})
         self._truth = None
         self._features: dict[tuple, np.ndarray] = {}
+        self.memo: dict = {}  # per-folder results two protocols share (exact_frames)
         self._tmp = tempfile.TemporaryDirectory(prefix="replication-real-")
         self._real_dir = None
 
@@ -363,13 +369,19 @@ def _exact_frame(label_file: Path, image_file: Path) -> tuple[np.ndarray, np.nda
     return truth, np.asarray(photo)
 
 
-def fcn_score_exact(session: Session, folder: Path) -> dict:
-    model, info = session.model("fcn_score_exact", lambda: load_exact_segmenter(session.scoring))
+def exact_frames(session: Session, folder: Path) -> dict:
+    """The authors' FCN-8s on every generated photo against the gtFine labelIds, pooled
+    two ways at once (the FCN runs once per folder for both protocols): the corrected
+    (C, C + 1) matrix and the official fast_hist counts with the frames it drops."""
+    key = ("exact_frames", str(folder))
+    if key in session.memo:
+        return session.memo[key]
+    model, info = session.model("fcn_exact", lambda: load_exact_segmenter(session.scoring))
     images = session.generated_files(folder)
     labels = val_label_files(session.cfg, session.names)
-    matrix = np.zeros((len(CLASS_NAMES), len(CLASS_NAMES) + 1), np.int64)
-    quirks = {"out_of_range_pixels": 0, "aliased_pixels": 0, "frames_dropped": 0,
-              "dropped_pixels": 0}
+    C = len(CLASS_NAMES)
+    pooled = {"corrected": np.zeros((C, C + 1), np.int64), "official": np.zeros((C, C)),
+              "frames_dropped": 0, "dropped_pixels": 0, "out_of_range_pixels": 0}
     step = session.scoring.batch_size
     with ThreadPoolExecutor(4) as pool:
         for start in range(0, len(images), step):
@@ -378,19 +390,59 @@ def fcn_score_exact(session: Session, folder: Path) -> dict:
             preds = fcn.segment(model, _stack([f[1] for f in frames], images[start:]),
                                 session.device, step)
             for (truth, _), pred in zip(frames, preds):
-                matrix += confusion_matrix(truth, pred)
-                q = count_official_quirks(truth, pred)
-                quirks["out_of_range_pixels"] += q["out_of_range_pixels"]
-                quirks["aliased_pixels"] += q["aliased_pixels"]
-                quirks["frames_dropped"] += int(q["frame_dropped"])
-                quirks["dropped_pixels"] += q["dropped_pixels"]
+                _pool_frame(pooled, truth, pred)
     height, width = frames[0][0].shape
-    return {"protocol": "fcn_score_exact", **info,
+    session.memo[key] = {**pooled, "info": info, "frames": len(images),
+                         "label_size": f"{height}x{width}"}
+    return session.memo[key]
+
+
+def _pool_frame(pooled: dict, truth: np.ndarray, pred: np.ndarray) -> None:
+    C = len(CLASS_NAMES)
+    pooled["corrected"] += confusion_matrix(truth, pred)
+    pooled["out_of_range_pixels"] += int(((pred >= C) & (truth < C)).sum())
+    hist = official_histogram(truth, pred)
+    if hist is None:  # the official code silently leaves this frame out
+        pooled["frames_dropped"] += 1
+        pooled["dropped_pixels"] += int((truth < C).sum())
+    else:
+        pooled["official"] += hist
+
+
+def _exact_record(protocol: str, session: Session, frames: dict) -> dict:
+    return {"protocol": protocol, **frames["info"],
             "labels": "gtFine labelIds -> train ids, full resolution",
-            "label_size": f"{height}x{width}", "image_size": session.size,
+            "label_size": frames["label_size"], "image_size": session.size,
             "upsampling": "photo, bilinear (PIL), to the label size", "precision": "fp32",
-            "frames": len(images), **flat_scores(matrix),
-            **{f"official_{k}": v for k, v in quirks.items()}}
+            "frames": frames["frames"]}
+
+
+def fcn_score_official(session: Session, folder: Path) -> dict:
+    """The paper's arithmetic (official fast_hist / get_scores, quirks included): the
+    numbers the tables put beside the paper's."""
+    frames = exact_frames(session, folder)
+    s = official_scores(frames["official"])
+    per_class = {f"iou_{name.replace(' ', '_')}": v
+                 for name, v in zip(CLASS_NAMES, s["class_iou_array"])}
+    return {**_exact_record("fcn_score_official", session, frames),
+            "arithmetic": "official fast_hist: prediction 19 counted as (truth + 1, road), "
+                          "frames with a bicycle pixel predicted 19 dropped, absent classes 0",
+            "per_pixel_acc": s["per_pixel_acc"], "per_class_acc": s["per_class_acc"],
+            "class_iou": s["class_iou"], "pixels": s["pixels"], "absent_classes": "zero",
+            "frames_dropped": frames["frames_dropped"],
+            "dropped_pixels": frames["dropped_pixels"], **per_class}
+
+
+def fcn_score_corrected(session: Session, folder: Path) -> dict:
+    """The same FCN predictions with the quirks removed: prediction 19 is an error in
+    its truth row, no frame is dropped, absent classes are left out of the means."""
+    frames = exact_frames(session, folder)
+    return {**_exact_record("fcn_score_corrected", session, frames),
+            "arithmetic": "corrected: prediction 19 an error, no frame dropped",
+            **flat_scores(frames["corrected"]),
+            "official_out_of_range_pixels": frames["out_of_range_pixels"],
+            "official_frames_dropped": frames["frames_dropped"],
+            "official_dropped_pixels": frames["dropped_pixels"]}
 
 
 def _stack(photos: list[np.ndarray], files: list[Path]) -> np.ndarray:
@@ -475,7 +527,8 @@ def color_hist(session: Session, folder: Path) -> dict:
 
 
 METRICS: dict[str, Callable[[Session, Path], dict]] = {
-    "fcn_score_exact": fcn_score_exact,
+    "fcn_score_official": fcn_score_official,
+    "fcn_score_corrected": fcn_score_corrected,
     "fcn_score_fallback": fcn_score_fallback,
     "labels_score": labels_score,
     "fid_kid": fid_kid,

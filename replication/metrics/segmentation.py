@@ -1,16 +1,15 @@
-"""Segmentation scores for the FCN-score and photo -> labels tables (SPEC §4).
+"""Segmentation scores for the FCN-score and photo -> labels tables (docs/protocols.md).
 
 One confusion matrix is pooled over all frames (add the per-frame matrices), then
 `scores` turns it into the paper's three numbers.
 
-The matrix has C + 1 columns: column C ("other") counts predictions that are not one
-of the C classes, e.g. the FCN's 20th output (index 19). Such a pixel is an error: it
-counts in its truth row (so in per-pixel and per-class accuracy and in the IoU
-union of its true class) but on no class's prediction column. The official code
-(scripts/eval_cityscapes/util.py, fast_hist) instead computes bincount(C * truth +
-pred): prediction 19 aliases into (truth + 1, 0), and truth 18 with prediction 19
-makes the count vector too long, which silently drops the whole frame.
-`count_official_quirks` says how often either would have happened.
+Two arithmetics. The corrected one (`confusion_matrix`, `scores`) has C + 1 columns:
+column C ("other") counts predictions that are not one of the C classes, e.g. the FCN's
+20th output (index 19); such a pixel is an error in its truth row and on no class's
+prediction column. The official one (`official_histogram`, `official_scores`) is what
+the paper's numbers came from (scripts/eval_cityscapes/util.py, fast_hist): it computes
+bincount(C * truth + pred), so prediction 19 aliases into (truth + 1, 0), and truth 18
+with prediction 19 makes the count vector too long, which silently drops the frame.
 """
 
 from __future__ import annotations
@@ -57,48 +56,49 @@ def confusion_matrix(truth, pred, num_classes: int = NUM_CLASSES,
     return np.bincount(t * (C + 1) + p, minlength=C * (C + 1)).reshape(C, C + 1)
 
 
-def count_official_quirks(truth, pred, num_classes: int = NUM_CLASSES,
-                          ignore_index: int = IGNORE) -> dict:
-    """What the official fast_hist would have done with this frame's predictions >= C.
+def official_histogram(truth, pred, num_classes: int = NUM_CLASSES) -> np.ndarray | None:
+    """One frame's (C, C) counts exactly as the official fast_hist computes them, or None
+    where it drops the frame (scripts/eval_cityscapes/util.py, docs/protocols.md).
 
-    `aliased_pixels` were counted in the wrong cell (truth + 1, pred - C);
-    `frame_dropped` means the frame was left out entirely (`dropped_pixels` of it).
+    It keeps pixels whose truth is in [0, C) and counts bincount(C * truth + pred): a
+    prediction C (the FCN's 20th output) lands in cell (truth + 1, 0), "predicted road";
+    for truth C - 1 (bicycle) that index is past C * C, the count vector comes out too
+    long, and the official code drops the whole frame (returns 0).
     """
     C = num_classes
     t, p = _flat_pair(truth, pred)
-    valid = (t >= 0) & (t < C)  # the official mask; ignore_index (255) lies outside it
-    t, p = t[valid], p[valid]
-    if (p < 0).any():
-        raise ValueError(f"prediction {p.min()} is negative; expected argmax indices")
-    outside = p >= C
-    dropped = bool((C * t[outside] + p[outside] >= C * C).any())
-    return {
-        "out_of_range_pixels": int(outside.sum()),
-        "aliased_pixels": 0 if dropped else int(outside.sum()),
-        "frame_dropped": dropped,
-        "dropped_pixels": int(t.size) if dropped else 0,
-    }
+    keep = (t >= 0) & (t < C)
+    counts = np.bincount(C * t[keep] + p[keep], minlength=C * C)
+    return counts.reshape(C, C) if len(counts) == C * C else None
 
 
-def scores(matrix, absent_classes: str = "skip") -> dict:
-    """The paper's per-pixel acc, per-class acc and class IoU from one pooled matrix.
+def official_scores(hist) -> dict:
+    """The official get_scores: every denominator + 1e-12, then np.nanmean, so a class
+    absent from truth and prediction scores 0 / 1e-12 = 0 and counts in the mean."""
+    h = np.asarray(hist, dtype=np.float64)
+    diag = np.diag(h)
+    class_acc = diag / (h.sum(1) + 1e-12)
+    class_iou = diag / (h.sum(1) + h.sum(0) - diag + 1e-12)
+    return {"per_pixel_acc": float(diag.sum() / (h.sum() + 1e-12)),
+            "per_class_acc": float(np.nanmean(class_acc)),
+            "class_iou": float(np.nanmean(class_iou)),
+            "per_class_acc_array": class_acc.tolist(), "class_iou_array": class_iou.tolist(),
+            "pixels": int(h.sum())}
+
+
+def scores(matrix) -> dict:
+    """The paper's per-pixel acc, per-class acc and class IoU from one pooled matrix,
+    corrected arithmetic (official_scores is the paper's).
 
     `matrix` is (C, C + 1) from `confusion_matrix` (summed over frames) or a plain
     (C, C). per-class acc averages diag / row over classes present in the truth;
-    class IoU averages diag / (row + col - diag) over classes present in the truth
-    or the prediction. Absent classes are nan in the arrays.
-
-    absent_classes: "skip" (default) leaves absent classes out of the means, as the
-    official np.nanmean is meant to. "zero" reproduces the official arithmetic
-    exactly: its denominators carry + 1e-12, so an absent class scores 0 / 1e-12 = 0
-    (never nan) and nanmean averages it in as a zero. On the full 500-frame
-    Cityscapes val split every class is present and both give the same numbers.
+    class IoU averages diag / (row + col - diag) over classes present in the truth or
+    the prediction: absent classes are nan in the arrays and left out of the means. On
+    the full 500-frame Cityscapes val split every class is present.
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[1] not in (m.shape[0], m.shape[0] + 1):
         raise ValueError(f"confusion matrix shape {m.shape} is neither (C, C) nor (C, C + 1)")
-    if absent_classes not in ("skip", "zero"):
-        raise ValueError(f"absent_classes={absent_classes!r}; use 'skip' or 'zero'")
     C = m.shape[0]
     diag = np.diag(m[:, :C])
     rows = m.sum(1)  # includes "other": a prediction outside the classes is an error
@@ -109,8 +109,6 @@ def scores(matrix, absent_classes: str = "skip") -> dict:
         pixel_acc = diag.sum() / m.sum() if m.sum() > 0 else np.nan
 
     def mean(per_class):
-        if absent_classes == "zero":
-            per_class = np.nan_to_num(per_class, nan=0.0)
         present = per_class[~np.isnan(per_class)]
         return float(present.mean()) if present.size else float("nan")
 

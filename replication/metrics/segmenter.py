@@ -180,7 +180,7 @@ def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
     the fallback's calibration and, with the exact inputs, the paper's ground-truth row."""
     names = ["fcn_score_fallback"]
     if missing_exact_inputs(cfg, scoring) is None:
-        names.insert(0, "fcn_score_exact")
+        names[:0] = ["fcn_score_official", "fcn_score_corrected"]
     models = {"fcn_score_fallback": (model, {
         "segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
         "segmenter_weights": str(FALLBACK_WEIGHTS),
