@@ -190,3 +190,36 @@ def test_generator_rejects_mismatched_input():
         g(torch.randn(1, 3, 24, 24))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         g(torch.randn(1, 1, 16, 16))
+
+
+def test_bottleneck_batchnorm_trains_at_batch_1_as_torch7_did():
+    # errata: the paper's nets had BN on the 1x1 bottleneck; at batch 1 it sees one value
+    # per channel. Torch7: x - mean = 0, output = beta, zero gradient to x and gamma
+    # (PyTorch's BatchNorm2d raises "Expected more than 1 value per channel").
+    torch.manual_seed(0)
+    g = build_generator("unet", 32, ngf=8, bottleneck_norm=True).train()
+    bottleneck = g.encoder[-1][-1]
+    with torch.no_grad():
+        bottleneck.bias.normal_()
+    seen = {}
+    bottleneck.register_forward_hook(lambda m, i, out: seen.update(x=i[0], y=out))
+    x = torch.randn(1, 3, 32, 32)
+    g(x).sum().backward()
+    assert seen["y"].shape == (1, 64, 1, 1)
+    assert torch.equal(seen["y"].flatten(), bottleneck.bias.detach())
+    assert torch.count_nonzero(bottleneck.weight.grad) == 0  # gamma multiplies zero
+    assert torch.count_nonzero(bottleneck.bias.grad) > 0
+    assert torch.count_nonzero(g.encoder[-1][1].weight.grad) == 0  # no gradient below it
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm2d(64).train()(seen["x"].detach())
+
+
+def test_bottleneck_batchnorm_is_plain_batchnorm_above_batch_1():
+    torch.manual_seed(0)
+    g = build_generator("unet", 32, ngf=8, bottleneck_norm=True).train()
+    bottleneck = g.encoder[-1][-1]
+    plain = nn.BatchNorm2d(64)
+    plain.load_state_dict(bottleneck.state_dict())
+    x = torch.randn(2, 64, 1, 1)
+    assert torch.equal(bottleneck(x), plain(x))
+    assert torch.equal(bottleneck.running_var, plain.running_var)

@@ -43,6 +43,30 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+class Torch7BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that, like Torch7's, also trains on a single value per channel.
+
+    The paper's networks had BatchNorm on the 1x1 bottleneck (errata); at batch 1 that
+    layer sees N x H x W = 1 value per channel. Torch7 normalised it anyway: x - mean = 0,
+    so the output is beta, and the gradients to x and gamma are exactly zero (PyTorch's
+    BatchNorm raises instead). Every other case is nn.BatchNorm2d's own forward.
+    Running statistics: the mean is updated as Torch7 did; Torch7's unbiased variance
+    0 / 0 would be NaN, so the running variance is left as it is (only eval-mode
+    generation reads it).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1):
+            return super().forward(x)
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)  # = x: the one value of each channel
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                self.running_mean.lerp_(mean.flatten(), self.momentum)
+        normalised = (x - mean) * (self.eps ** -0.5)  # zero, with zero gradient to x
+        return normalised * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 def init_weights(module: nn.Module) -> nn.Module:
     """SPEC §1: conv/deconv weights ~ N(0, 0.02), biases 0; BN gamma ~ N(1, 0.02), beta 0."""
     for m in module.modules():
@@ -61,11 +85,14 @@ def encoder_widths(depth: int, ngf: int) -> list[int]:
     return [min(ngf * 2**i, ngf * 8) for i in range(depth)]
 
 
-def down_layer(c_in: int, c_out: int, norm: str, *, first: bool, normalised: bool) -> nn.Sequential:
+def down_layer(c_in: int, c_out: int, norm: str, *, first: bool, normalised: bool,
+               innermost: bool = False) -> nn.Sequential:
     layers = [] if first else [nn.LeakyReLU(0.2)]
     layers.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=conv_bias(norm)))
     if normalised:
-        layers.append(norm_layer(norm, c_out))
+        # the 1x1 bottleneck (bottleneck_norm) sees one value per channel at batch 1
+        bottleneck_bn = innermost and norm == "batch"
+        layers.append(Torch7BatchNorm2d(c_out) if bottleneck_bn else norm_layer(norm, c_out))
     return nn.Sequential(*layers)
 
 
@@ -93,7 +120,8 @@ def build_encoder(in_channels: int, widths: list[int], norm: str,
         # no norm on the first layer (paper); none on the 1x1 bottleneck either (errata:
         # BN at batch size 1 zeroes it); bottleneck_norm=True restores the v1 paper's BN.
         normalised = not first and (bottleneck_norm or not innermost)
-        layers.append(down_layer(c_in, c_out, norm, first=first, normalised=normalised))
+        layers.append(down_layer(c_in, c_out, norm, first=first, normalised=normalised,
+                                 innermost=innermost))
         c_in = c_out
     return layers
 
