@@ -219,7 +219,9 @@ def _image_count(result: dict) -> str:
     if "frames" in result:
         return f"{result['frames']} frames"
     if "n_generated" in result:
-        return f"{result['n_generated']} generated / {result.get('n_real')} real"
+        kid = f", KID {result['kid_subsets']} subsets of {result['kid_subset_size']}" \
+            if "kid_subset_size" in result else ""
+        return f"{result['n_generated']} generated / {result.get('n_real')} real{kid}"
     return ""
 
 

@@ -9,9 +9,10 @@ from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from replication.errors import ScoringError
-from replication.metrics.fid import (WEIGHTS_FILE, WeightsUnavailable, fid_kid,
+from replication.metrics.fid import (WEIGHTS_FILE, WeightsUnavailable, _unbiased_mmd2, fid_kid,
                                      frechet_distance, image_features,
-                                     kernel_inception_distance, load_inception)
+                                     kernel_inception_distance, kid_subset_size,
+                                     load_inception)
 
 
 def reference_fid(mu1, s1, mu2, s2):
@@ -80,20 +81,23 @@ def direct_unbiased_mmd2(x, y):
     return xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2 * xy / (m * m)
 
 
-def test_kid_one_full_subset_matches_direct_formula():
+def test_kid_mmd_matches_direct_formula():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(12, 5)), rng.normal(size=(12, 5)) + 0.3
-    mean, std = kernel_inception_distance(x, y, subset_size=12, subsets=1)
-    assert mean == pytest.approx(direct_unbiased_mmd2(x, y), rel=1e-10)
-    assert std == 0.0
+    assert _unbiased_mmd2(x, y) == pytest.approx(direct_unbiased_mmd2(x, y), rel=1e-10)
 
 
-def test_kid_subset_size_clipped_to_sample_count():
+def test_kid_subsets_are_half_the_sample_so_their_spread_means_something():
+    # subsets as large as the sample would all be the same set (at n = 500 every one of
+    # the 100 subsets of 1000 capped to 500 is identical, std 0)
+    assert kid_subset_size(500, 500, 1000) == 250
+    assert kid_subset_size(106, 500, 1000) == 53
+    assert kid_subset_size(5000, 5000, 1000) == 1000
+    assert kid_subset_size(3, 3, 1000) == 2  # KID needs 2 per subset
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(10, 4)), rng.normal(size=(10, 4))
-    mean, _ = kernel_inception_distance(x, y, subset_size=1000, subsets=3)
-    # every subset is the whole set (a permutation), so each equals the direct value
-    assert mean == pytest.approx(direct_unbiased_mmd2(x, y), rel=1e-10)
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    _, std = kernel_inception_distance(x, y, subset_size=1000, subsets=20)
+    assert std > 0
 
 
 def test_kid_same_distribution_near_zero_and_shift_positive():
@@ -115,7 +119,7 @@ def test_kid_is_reproducible_with_seed():
 
 
 def test_kid_needs_two_samples():
-    with pytest.raises(ScoringError, match="subset size 1"):
+    with pytest.raises(ScoringError, match="n = 1, 5"):
         kernel_inception_distance(np.zeros((1, 3)), np.zeros((5, 3)))
 
 
@@ -139,7 +143,7 @@ def test_fid_kid_with_stub_features(tmp_path):
     real = write_pngs(tmp_path / "real", rng.integers(0, 256, (9, 3)))
     out = fid_kid(gen, real, feature_fn=mean_colour_features)
     assert out["n_generated"] == 6 and out["n_real"] == 9
-    assert out["kid_subset_size"] == 6 and out["kid_subsets"] == 100
+    assert out["kid_subset_size"] == 3 and out["kid_subsets"] == 100  # half of min(6, 9)
     for key in ("fid", "kid_mean", "kid_std", "feature_extractor", "weights"):
         assert key in out
     fg = mean_colour_features(sorted(gen.iterdir()))

@@ -1,8 +1,12 @@
 """Synthetic stand-in datasets: upstream layout, determinism, decodable labels, texture."""
 
 import argparse
+import dataclasses
+import gzip
 import hashlib
+import io
 import json
+import tarfile
 
 import numpy as np
 import pytest
@@ -10,7 +14,8 @@ from PIL import Image
 from scipy import ndimage
 
 from replication.errors import ConfigError, DataError
-from replication.data import synthetic
+from replication.data import registry, synthetic
+from replication.data.download import download_dataset
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
 
 SIZE = 64
@@ -228,3 +233,180 @@ def test_cli_writes_all_three(tmp_path, capsys):
         assert marker["counts"] == {s: 2 if s == "train" else 1 for s in splits}
         assert marker["seed"] == 4 and marker["pair_size"] == [32, 16]
     assert "facades" in capsys.readouterr().out
+
+
+# --- upstream archives ------------------------------------------------------------------
+
+SMALL = {"train": 3, "val": 2, "test": 2}
+
+
+def small_counts(name):
+    return {split: SMALL[split] for split in UPSTREAM_SPLITS[name]}
+
+
+def expected_members(name, counts):
+    """Upstream order: the registry's split order, then n = 1, 2, ..."""
+    return [f"{name}/{split}/{n}.jpg" for split in registry.DATASETS[name].splits
+            if split in counts for n in range(1, counts[split] + 1)]
+
+
+def read_archive(path) -> dict[str, bytes]:
+    """Every member of a small archive, in order; gzip checks CRC and length on the way."""
+    with gzip.open(path) as gz:
+        data = gz.read()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        assert all(m.isfile() for m in tar.getmembers())
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def image_size(data: bytes) -> tuple:
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()  # every pixel decodes
+        return im.format, im.mode, im.size
+
+
+def test_default_archive_has_the_upstream_counts_and_geometry(tmp_path):
+    """facades at full size (about 1 s): names and one image header per split."""
+    info = registry.DATASETS["facades"]
+    path = synthetic.write_archive("facades", tmp_path)
+    assert path == tmp_path / "facades.tar.gz"
+    names, sizes = [], {}
+    with tarfile.open(path, mode="r|gz") as tar:  # one streaming pass
+        for member in tar:
+            names.append(member.name)
+            split = member.name.split("/")[1]
+            if split not in sizes:
+                sizes[split] = image_size(tar.extractfile(member).read())
+    assert names == expected_members("facades", info.splits)
+    assert {s: sum(n.split("/")[1] == s for n in names) for s in info.splits} == info.splits
+    assert info.pair_size == (512, 256)
+    assert sizes == {split: ("JPEG", "RGB", info.pair_size) for split in info.splits}
+
+
+@pytest.mark.parametrize("name", ["cityscapes", "facades", "maps"])
+def test_archive_members_decode_at_the_registry_pair_size(tmp_path, name):
+    counts = small_counts(name)
+    members = read_archive(synthetic.write_archive(name, tmp_path, counts=counts))
+    assert list(members) == expected_members(name, counts)
+    pair_size = registry.DATASETS[name].pair_size
+    assert pair_size == {"maps": (1200, 600)}.get(name, (512, 256))
+    for member, data in members.items():
+        assert image_size(data) == ("JPEG", "RGB", pair_size), member
+
+
+def test_maps_label_half_is_flat_map_colours_at_full_size(tmp_path):
+    members = read_archive(synthetic.write_archive("maps", tmp_path,
+                                                   counts={"train": 1, "val": 1}))
+    pair = np.asarray(Image.open(io.BytesIO(members["maps/val/1.jpg"])).convert("RGB"))
+    label_half = pair[:, 600:]
+    nearest = synthetic.MAP_PALETTE[nearest_colour(label_half, synthetic.MAP_PALETTE)]
+    assert (np.abs(label_half.astype(int) - nearest).max(-1) <= 12).mean() > 0.9
+
+
+def test_archive_bytes_are_deterministic_for_a_seed(tmp_path):
+    def write(sub, seed):
+        return synthetic.write_archive("cityscapes", tmp_path / sub, seed=seed,
+                                       counts={"train": 2, "val": 1}).read_bytes()
+    first = write("a", 5)
+    assert first == write("b", 5)
+    assert first != write("c", 6)
+
+
+def test_archive_cycles_a_pool_of_distinct_scenes(tmp_path, monkeypatch):
+    monkeypatch.setattr(synthetic, "ARCHIVE_POOL", 2)
+    members = read_archive(synthetic.write_archive("facades", tmp_path,
+                                                   counts={"train": 5, "val": 1, "test": 1}))
+    train = [members[f"facades/train/{n}.jpg"] for n in range(1, 6)]
+    assert train[0] != train[1]
+    assert train[0] == train[2] == train[4] and train[1] == train[3]
+    assert members["facades/val/1.jpg"] != train[0]  # every split draws its own scenes
+
+
+def test_download_installs_a_written_archive(tmp_path, monkeypatch):
+    """maps (1200x600) through the real install checks, at the counts of a tiny registry."""
+    info = dataclasses.replace(registry.DATASETS["maps"], splits={"train": 3, "val": 2})
+    monkeypatch.setitem(registry.DATASETS, "maps", info)
+    archive = synthetic.write_archive("maps", tmp_path / "host")  # the registry's counts
+    dest = download_dataset("maps", tmp_path / "data", archive=archive, progress=False)
+    record = json.loads((dest / ".verified.json").read_text())
+    assert record["counts"] == {"train": 3, "val": 2}
+    assert record["pair_size"] == [1200, 600]
+    assert sorted(p.name for p in (dest / "val").iterdir()) == ["1.jpg", "2.jpg"]
+
+
+def test_archive_replaces_a_synthetic_one_but_never_a_real_download(tmp_path):
+    counts = {"train": 1, "val": 1}
+    first = synthetic.write_archive("maps", tmp_path, counts=counts, seed=1).read_bytes()
+    assert synthetic.write_archive("maps", tmp_path, counts=counts, seed=2).read_bytes() != first
+    real = tmp_path / "cityscapes.tar.gz"
+    real.write_bytes(gzip.compress(b"an upstream download"))
+    with pytest.raises(DataError, match="not a synthetic archive"):
+        synthetic.write_archive("cityscapes", tmp_path, counts=counts)
+    assert gzip.decompress(real.read_bytes()) == b"an upstream download"
+
+
+def test_failure_mid_archive_leaves_nothing(tmp_path, monkeypatch):
+    real_add, calls = synthetic._add_member, []
+
+    def failing_add(tar, member, data):
+        calls.append(member)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        real_add(tar, member, data)
+    monkeypatch.setattr(synthetic, "_add_member", failing_add)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        synthetic.write_archive("cityscapes", tmp_path, counts={"train": 2, "val": 2})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("edges2shoes", {}, "unknown synthetic dataset"),
+    ("cityscapes", {"counts": {"test": 3}}, "no split 'test'"),
+    ("maps", {"counts": {"train": 0}}, "must be an integer >= 1"),
+    ("facades", {"seed": -1}, "seed=-1"),
+    ("facades", {"quality": 101}, "quality=101"),
+])
+def test_bad_archive_requests_fail_with_one_line(tmp_path, name, kwargs, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        synthetic.write_archive(name, tmp_path, **kwargs)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser()
+    synthetic.add_arguments(parser)
+    return synthetic.run(parser.parse_args(argv))
+
+
+def test_cli_writes_all_three_archives(tmp_path, capsys):
+    assert cli(["all", "--archives", str(tmp_path), "--train", "2", "--test", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    for name, splits in UPSTREAM_SPLITS.items():
+        path = tmp_path / f"{name}.tar.gz"
+        counts = {s: 2 if s == "train" else 1 for s in registry.DATASETS[name].splits}
+        assert list(read_archive(path)) == expected_members(name, counts)
+        line = next(line for line in lines if line.startswith(str(path)))
+        assert str(counts) in line and f"{path.stat().st_size} bytes" in line
+    assert not (tmp_path / "facades").exists()  # archives instead of folders
+
+
+def test_cli_archive_counts_default_to_the_registry(tmp_path, monkeypatch, capsys):
+    info = dataclasses.replace(registry.DATASETS["facades"],
+                               splits={"train": 2, "val": 1, "test": 3})
+    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    assert cli(["facades", "--archives", str(tmp_path), "--train", "1"]) == 0
+    members = read_archive(tmp_path / "facades.tar.gz")
+    assert list(members) == expected_members("facades", {"train": 1, "val": 1, "test": 3})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--size", "32"], "--size does not apply to --archives"),
+    (["--test", "0"], "must be an integer >= 1"),
+])
+def test_cli_bad_archive_options_fail_with_one_line(tmp_path, argv, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        cli(["maps", "--archives", str(tmp_path), *argv])
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []

@@ -68,8 +68,10 @@ def _sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> np.nda
 
 
 def kid_subset_size(n1: int, n2: int, subset_size: int = 1000) -> int:
-    """SPEC §4: KID subsets are no larger than the sample count."""
-    return min(subset_size, n1, n2)
+    """At most half the smaller sample (at least 2): subsets of the whole sample would all
+    be the same set (500 Cityscapes frames: every one of 100 subsets identical, std 0), so
+    the spread over subsets would say nothing. The record states the size used."""
+    return min(subset_size, max(2, min(n1, n2) // 2))
 
 
 def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray,
@@ -80,10 +82,10 @@ def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray,
     if feats1.ndim != 2 or feats2.ndim != 2 or feats1.shape[1] != feats2.shape[1]:
         raise ValueError(f"KID needs two (N, d) feature arrays of equal d, got "
                          f"{feats1.shape} and {feats2.shape}")
+    if min(len(feats1), len(feats2)) < 2 or subsets < 1:
+        raise ScoringError(f"KID needs >= 2 samples per set and >= 1 subset, got n = "
+                           f"{len(feats1)}, {len(feats2)} and subsets={subsets}")
     m = kid_subset_size(len(feats1), len(feats2), subset_size)
-    if m < 2 or subsets < 1:
-        raise ScoringError(f"KID needs >= 2 samples per set and >= 1 subset, got subset size "
-                         f"{m} (n = {len(feats1)}, {len(feats2)}) and subsets={subsets}")
     rng = np.random.default_rng(seed)
     mmds = [_unbiased_mmd2(feats1[rng.choice(len(feats1), m, replace=False)],
                            feats2[rng.choice(len(feats2), m, replace=False)])

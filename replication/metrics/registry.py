@@ -80,7 +80,7 @@ class ScoringConfig:
     # a missing file falls back to the torch hub cache, then to {"available": false}
     inception_weights: str | None = "datasets/weights/" + fid.WEIGHTS_FILE
     kid_subsets: int = 100
-    kid_subset_size: int = 1000  # SPEC §4: capped at the sample count
+    kid_subset_size: int = 1000  # capped at half the sample count (fid.kid_subset_size)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     # experiment name -> metric names; replaces `metrics_for`'s rule for that experiment
     metrics: dict = field(default_factory=dict)
