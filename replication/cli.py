@@ -23,6 +23,8 @@ COMMANDS = {
     "train": ("replication.train", "train pix2pix runs (G and D) with exact resume"),
     "generate": ("replication.generate",
                  "write G's output for every test image (paper test-time behaviour)"),
+    "weights": ("replication.metrics.weights",
+                "find or download the authors' FCN-8s and pytorch-fid's Inception weights"),
     "segmenter": ("replication.metrics.segmenter",
                   "train the fallback FCN-score segmenter; write the ground-truth rows"),
     "score": ("replication.metrics.score",

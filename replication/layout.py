@@ -11,6 +11,7 @@ dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
     runs/segmenter/                       segmenter            FCN-score segmenters
     metrics/ground-truth/scores.json      segmenter            real photos scored
     data/manual_inputs.json               inputs               what datasets/ holds (hashes)
+    data/weights/                         weights              the authors' FCN-8s, weights.json
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ GENERATED = Path("generated")
 METRICS = Path("metrics")
 SEGMENTER = RUNS / "segmenter"
 MANUAL_INPUTS_RECORD = Path("data/manual_inputs.json")
+WEIGHTS = Path("data/weights")  # the `weights` stage: downloaded FCN-8s, weights.json
 
 
 def run_dir(experiment: str, seed: int) -> Path:

@@ -812,7 +812,7 @@ def write_archive(name: str, out_dir: str | Path, *, counts: dict | None = None,
     counts = archive_counts(name, counts, seed, quality)
     half = registry.get_dataset(name).half_size
     path = Path(out_dir) / f"{name}.tar.gz"
-    _refuse_foreign_archive(path)
+    _refuse_foreign_archive(path, name)
     with atomic_path(path) as tmp, open(tmp, "wb") as raw, \
             gzip.GzipFile(name + _ARCHIVE_TAG, "wb", _GZIP_LEVEL, raw, mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -847,9 +847,9 @@ def _add_member(tar: tarfile.TarFile, member: str, data: bytes) -> None:
     tar.addfile(entry, io.BytesIO(data))
 
 
-def _refuse_foreign_archive(path: Path) -> None:
+def _refuse_foreign_archive(path: Path, name: str) -> None:
     """Replace only an archive this module wrote (its gzip header names it, see _ARCHIVE_TAG)."""
-    if path.exists() and _gzip_file_name(path) != path.name[:-len(".tar.gz")] + _ARCHIVE_TAG:
+    if path.exists() and _gzip_file_name(path) != name + _ARCHIVE_TAG:
         raise DataError(f"{path} exists and is not a synthetic archive (a real download?); "
                         "move it away or choose another --archives folder")
 

@@ -39,7 +39,7 @@ from replication.config import ExperimentConfig, deep_merge, from_dict
 from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_ids
 from replication.data.paired import TestPairs
 from replication.errors import ConfigError, ScoringError
-from replication.metrics import fcn, fid
+from replication.metrics import fcn, fid, weights
 from replication.metrics.color import color_stats
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               decode_color_labels, official_histogram,
@@ -76,9 +76,12 @@ class ScoringConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     batch_size: int = 4  # images per segmenter forward pass (4 FCN-8s frames at 1024x2048
     # need about 12 GB of activations)
+    # manual drop-ins (datasets/, DVC-tracked); missing ones are looked for where the
+    # `weights` stage downloads them (data/weights/, the torch hub cache), see weights.py
     fcn_caffemodel: str = "datasets/weights/fcn-8s-cityscapes.caffemodel"
-    # a missing file falls back to the torch hub cache, then to {"available": false}
     inception_weights: str | None = "datasets/weights/" + fid.WEIGHTS_FILE
+    # paper run: the `weights` stage downloads both networks; false on offline machines
+    download_weights: bool = True
     kid_subsets: int = 100
     kid_subset_size: int = 1000  # capped at half the sample count (fid.kid_subset_size)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
@@ -144,8 +147,10 @@ def cityscapes_root(cfg: ExperimentConfig) -> Path:
 def missing_exact_inputs(cfg: ExperimentConfig, scoring: ScoringConfig) -> str | None:
     """What the exact FCN-score protocol lacks here, or None when it can run."""
     root = cityscapes_root(cfg)
-    if not (Path(scoring.fcn_caffemodel).is_file() or CONVERTED_FCN.is_file()):
-        return f"no FCN-8s weights ({scoring.fcn_caffemodel} or {CONVERTED_FCN})"
+    if not (weights.first_file(weights.fcn_candidates(scoring.fcn_caffemodel))
+            or CONVERTED_FCN.is_file()):
+        where = ", ".join(map(str, weights.fcn_candidates(scoring.fcn_caffemodel)))
+        return f"no FCN-8s weights ({where}; `replication weights` downloads them)"
     if not (root / VAL_FRAMES).is_file() or not (root / "gtFine" / "val").is_dir():
         return (f"no {root / VAL_FRAMES} + {root / 'gtFine/val'} (build Cityscapes from the "
                 "official zips)")
@@ -315,11 +320,12 @@ def flat_scores(matrix: np.ndarray) -> dict:
 
 def load_exact_segmenter(scoring: ScoringConfig) -> tuple[torch.nn.Module, dict]:
     """The converted .pt when the segmenter stage made one (fast), else the caffemodel."""
-    path = CONVERTED_FCN if CONVERTED_FCN.is_file() else Path(scoring.fcn_caffemodel)
+    caffemodel = weights.first_file(weights.fcn_candidates(scoring.fcn_caffemodel))
+    path = CONVERTED_FCN if CONVERTED_FCN.is_file() else caffemodel
     return fcn.load_segmenter(path), {
         "segmenter": "FCN-8s Cityscapes, the pix2pix authors' caffemodel",
         "segmenter_weights": str(path), "segmenter_sha256": file_sha256(path),
-        "segmenter_caffemodel": scoring.fcn_caffemodel}
+        "segmenter_caffemodel": str(caffemodel)}
 
 
 def load_fallback_segmenter() -> tuple[torch.nn.Module, dict]:
@@ -493,14 +499,12 @@ def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, d
 
 def inception_weights_path(scoring: ScoringConfig) -> Path:
     """scoring.inception_weights when that file exists, else the torch hub cache file."""
-    configured = scoring.inception_weights
-    if configured and Path(configured).is_file():
-        return Path(configured)
-    try:
-        return fid.resolve_weights(None)
-    except fid.WeightsUnavailable as err:
-        where = f"{configured} not found and " if configured else ""
-        raise fid.WeightsUnavailable(f"{where}{err}") from None
+    found = weights.first_file(weights.inception_candidates(scoring.inception_weights))
+    if found is None:
+        raise fid.WeightsUnavailable(
+            f"no Inception weights (`replication weights` downloads them; offline, place "
+            f"{fid.WEIGHTS_FILE} at {fid.WEIGHTS_PARAM} = {scoring.inception_weights})")
+    return found
 
 
 def fid_kid(session: Session, folder: Path) -> dict:

@@ -38,7 +38,7 @@ from replication.data.paired import PairFolder, split_folder
 from replication.errors import ConfigError, TrainingDiverged
 from replication.fast import fp32_exact
 from replication.fileio import file_sha256, write_json
-from replication.metrics import fcn
+from replication.metrics import fcn, weights
 from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBACK_WEIGHTS,
                                           ScoringConfig, SegmenterConfig, Session,
                                           load_scoring, missing_exact_inputs)
@@ -147,10 +147,11 @@ def _batch(photos, labels, seg: SegmenterConfig, draws: torch.Generator):
 
 def convert_caffemodel(scoring: ScoringConfig) -> bool:
     """The authors' caffemodel -> runs/segmenter/fcn8s-cityscapes.pt, when it exists."""
-    if not Path(scoring.fcn_caffemodel).is_file():
+    caffemodel = weights.first_file(weights.fcn_candidates(scoring.fcn_caffemodel))
+    if caffemodel is None:
         return False
-    fcn.save_converted(fcn.fcn8s_from_caffemodel(scoring.fcn_caffemodel), CONVERTED_FCN)
-    print(f"converted {scoring.fcn_caffemodel} -> {CONVERTED_FCN}")
+    fcn.save_converted(fcn.fcn8s_from_caffemodel(caffemodel), CONVERTED_FCN)
+    print(f"converted {caffemodel} -> {CONVERTED_FCN}")
     return True
 
 

@@ -1,0 +1,130 @@
+"""`replication weights`: the two networks scoring borrows, found or downloaded once.
+
+- The authors' FCN-8s for the FCN-score, `fcn-8s-cityscapes.caffemodel` (~0.5 GB): the
+  reference's scripts/eval_cityscapes/download_fcn8s.sh fetches it from FCN_URL (the
+  old tinghuiz address is dead). Looked for at scoring.fcn_caffemodel (datasets/, a
+  manual drop-in), then in data/weights/ (this stage's download).
+- pytorch-fid's Inception weights for FID/KID, looked for at scoring.inception_weights
+  (datasets/, for offline machines), then in the torch hub cache, where pytorch-fid
+  itself would put them and this stage downloads them.
+
+Downloads go through fetch.py (retries, resume, $REPLICATION_MIRROR serving both files
+by name) and are checked by content: the caffemodel must load into FCN-8s layer by layer,
+the Inception file into pytorch-fid's network. Offline, or with scoring.download_weights
+false, nothing is fetched: data/weights/weights.json then says, per network, why it is
+missing, and the scores fall back (FCN-score) or say so in their row (FID/KID).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from pytorch_fid.inception import FID_WEIGHTS_URL
+
+from replication import fetch, layout
+from replication.errors import DownloadError, ScoringError
+from replication.fileio import file_sha256, write_json
+from replication.metrics import fcn, fid
+
+FCN_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix_extra/fcn-8s-cityscapes.caffemodel"
+FCN_FILE = FCN_URL.rsplit("/", 1)[-1]
+DOWNLOADED_FCN = layout.WEIGHTS / FCN_FILE
+RECORD = layout.WEIGHTS / "weights.json"
+
+
+def hub_inception() -> Path:
+    """Where pytorch-fid's own download (torch.hub) keeps the Inception weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / fid.WEIGHTS_FILE
+
+
+def fcn_candidates(configured: str | None) -> list[Path]:
+    return [p for p in (configured and Path(configured), DOWNLOADED_FCN) if p]
+
+
+def inception_candidates(configured: str | None) -> list[Path]:
+    return [p for p in (configured and Path(configured), hub_inception()) if p]
+
+
+def first_file(paths: list[Path]) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
+
+
+def ensure_fcn(configured: str | None, mirror: str | None = None, retries: int = 5,
+               progress: bool = True) -> Path:
+    """The authors' caffemodel: found, else downloaded and checked layer by layer."""
+    found = first_file(fcn_candidates(configured))
+    if found is not None:
+        return found
+    fetch.fetch(fetch.source_url(FCN_URL, mirror), DOWNLOADED_FCN, retries, progress)
+    try:
+        fcn.fcn8s_from_caffemodel(DOWNLOADED_FCN)  # every layer present, every shape right
+    except ScoringError as err:
+        fetch.forget(DOWNLOADED_FCN)
+        raise DownloadError(f"{err}; removed the download") from None
+    return DOWNLOADED_FCN
+
+
+def ensure_inception(configured: str | None, mirror: str | None = None, retries: int = 5,
+                     progress: bool = True) -> Path:
+    """pytorch-fid's Inception weights: found, else downloaded into the torch hub cache
+    and loaded once into pytorch-fid's network (strict: every tensor by name)."""
+    found = first_file(inception_candidates(configured))
+    if found is not None:
+        return found
+    dest = hub_inception()
+    fetch.fetch(fetch.source_url(FID_WEIGHTS_URL, mirror), dest, retries, progress)
+    try:
+        fid.load_inception(dest)
+    except ScoringError as err:
+        fetch.forget(dest)
+        raise DownloadError(f"{err}; removed the download") from None
+    return dest
+
+
+def describe(path: Path) -> dict:
+    return {"available": True, "path": str(path), "bytes": path.stat().st_size,
+            "sha256": file_sha256(path), "downloaded_from": fetch.origin(path)}
+
+
+def run_stage(scoring, mirror: str | None = None, progress: bool = True) -> dict:
+    """Find or fetch both networks; the record says what is there and, if not, why."""
+    wanted = {"fcn": (ensure_fcn, fcn_candidates, scoring.fcn_caffemodel),
+              "inception": (ensure_inception, inception_candidates, scoring.inception_weights)}
+    record = {}
+    for name, (ensure, candidates, configured) in wanted.items():
+        try:
+            if scoring.download_weights:
+                path = ensure(configured, mirror, progress=progress)
+            else:
+                path = first_file(candidates(configured))
+                if path is None:
+                    raise DownloadError(f"not in {', '.join(map(str, candidates(configured)))} "
+                                        "and scoring.download_weights is false")
+            record[name] = describe(path)
+        except DownloadError as err:
+            record[name] = {"available": False, "reason": str(err)}
+    write_json(RECORD, record)
+    return record
+
+
+# --- command line -------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file with the `scoring` section (default: params.yaml)")
+    parser.add_argument("--mirror", default=None,
+                        help=f"base URL serving {FCN_FILE} and {fid.WEIGHTS_FILE} (or set "
+                             f"${fetch.MIRROR_ENV})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from replication.config import load_params
+    from replication.metrics.registry import load_scoring
+    record = run_stage(load_scoring(load_params(args.params)), args.mirror,
+                       progress=not args.no_progress)
+    for name, entry in record.items():
+        print(f"{name}: {entry['path'] if entry['available'] else 'missing: ' + entry['reason']}")
+    return 0
