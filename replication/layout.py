@@ -48,8 +48,53 @@ def score_metrics(experiment: str) -> Path:
     return METRICS / experiment / "scores.json"
 
 
-# Source files that define the training computation (paths inside the package). The
-# train stages depend on exactly these (dvc.yaml), and a checkpoint records their hash:
-# a persisted checkpoint made by other code is not resumed by the pipeline.
-TRAIN_CODE = ("models", "data/paired.py", "train.py", "fast.py", "distributed.py", "config.py",
-              "checkpoints.py")
+# --- the code each stage runs ---------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parent
+# The dispatcher: it imports the chosen command's module and nothing a stage computes
+# with, so a change to it re-runs no stage.
+ENTRY_POINTS = ("cli.py", "__main__.py")
+
+
+def code_closure(module: str) -> list[str]:
+    """The package files `module` (e.g. "replication.train") imports, directly or not,
+    itself included: every `import replication...` in the source, at the top or inside a
+    function, followed to the files it names. Paths are relative to the package."""
+    seen, todo = set(), [module]
+    while todo:
+        path = _module_file(todo.pop())
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        todo += _imported_modules(path)
+    return sorted(p.relative_to(PACKAGE).as_posix() for p in seen
+                  if p.relative_to(PACKAGE).as_posix() not in ENTRY_POINTS)
+
+
+def _module_file(module: str) -> Path | None:
+    if module != "replication" and not module.startswith("replication."):
+        return None
+    base = PACKAGE.joinpath(*module.split(".")[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> list[str]:
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from replication.metrics import fcn` names a module or a name in one
+            found += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    parents = {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
+    return found + sorted(parents)  # a package's __init__ runs before its modules
+
+
+# Source files that define the training computation (paths inside the package): the train
+# stages depend on exactly these (dvc.yaml) and a checkpoint records their hash, so a
+# persisted checkpoint made by other code is not resumed by the pipeline.
+TRAIN_CODE = tuple(code_closure("replication.train"))

@@ -19,11 +19,46 @@ def dvc_yaml() -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())
 
 
+# the module each stage's command runs (its `python -m replication <command>`)
+STAGE_MODULES = {"download": "replication.data.download", "train": "replication.train",
+                 "generate": "replication.generate", "weights": "replication.metrics.weights",
+                 "segmenter": "replication.metrics.segmenter",
+                 "score": "replication.metrics.score", "tables": "replication.tables",
+                 "notebooks": "replication.tables"}
+
+
+def stage_deps(name: str) -> list[str]:
+    stage = dvc_yaml()["stages"][name]
+    return stage.get("do", stage).get("deps", [])
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_stage_deps_cover_the_code_it_runs(stage):
+    # every package file the stage's module imports, directly or not, is a dep (a file or
+    # a folder holding it), and no code dep is one the stage never runs; else a code
+    # change would leave stale results, or re-run a stage for nothing
+    code_deps = [d for d in stage_deps(stage) if d.startswith("replication/")
+                 and (d.endswith(".py") or (REPO / d).is_dir())]
+    closure = [f"replication/{p}" for p in layout.code_closure(STAGE_MODULES[stage])]
+    missed = [f for f in closure if not any(f == d or f.startswith(d + "/") for d in code_deps)]
+    unused = [d for d in code_deps if not any(f == d or f.startswith(d + "/") for f in closure)]
+    assert not missed and not unused, (
+        f"{stage}: missing {missed}, not run {unused}; run scripts/update_stage_deps.py")
+
+
+def test_the_closure_follows_imports_inside_functions():
+    # train.run imports layout lazily; the notebook stage runs tables, which imports config
+    assert "layout.py" in layout.code_closure("replication.train")
+    assert "data/synthetic.py" in layout.code_closure("replication.data.download")
+    assert "cli.py" not in layout.code_closure("replication.train")  # the dispatcher
+
+
 def test_train_stage_depends_on_exactly_the_training_code():
     # a checkpoint records a hash of layout.TRAIN_CODE; the stage must depend on the same
-    deps = dvc_yaml()["stages"]["train"]["do"]["deps"]
-    code = {d for d in deps if d.startswith("replication/")}
-    assert code == {f"replication/{p}" for p in layout.TRAIN_CODE}
+    code = [d for d in stage_deps("train") if d.startswith("replication/")]
+    expanded = {f for d in code for f in ([d] if d.endswith(".py") else
+                [f"{d}/{p.name}" for p in (REPO / d).glob("*.py")])}
+    assert expanded == {f"replication/{p}" for p in layout.TRAIN_CODE}
 
 
 def test_stage_outputs_follow_the_layout():
@@ -53,7 +88,8 @@ def make_project(tmp_path: Path, experiments: dict) -> Path:
     params.update(scale="smoke", datasets=["facades"], experiments=experiments)
     params["scales"]["smoke"] = {
         "seeds": [0], "generator": {"ngf": 4}, "discriminator": {"ndf": 4},
-        "data": {"image_size": 32}, "train": {"iterations": 3, "checkpoint_every": 3}}
+        "data": {"image_size": 32, "source": "synthetic"},
+        "train": {"iterations": 3, "checkpoint_every": 3}}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = dvc_yaml()
     pipeline["stages"] = {k: v for k, v in pipeline["stages"].items()
