@@ -113,7 +113,10 @@ class GenerateConfig:
     # batch's statistics). "eval" = dropout off, running statistics.
     mode: str = "train"
     batch_size: int = 1  # paper: 1 (BN statistics of a single test image)
-    split: str | None = None  # None = data.test_split; always the whole split
+    split: str | None = None  # None = data.test_split
+    # paper: None, the whole split (the PyTorch code's default of 50 is a known pitfall);
+    # N = generate and score the first N test images only (the rehearsal's deviation)
+    max_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ def validate(cfg: ExperimentConfig) -> None:
                 "generate.batch_size"):
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key}={_get(cfg, key)} must be >= 1")
+    if cfg.generate.max_images is not None and cfg.generate.max_images < 1:
+        raise ConfigError(f"generate.max_images={cfg.generate.max_images} must be >= 1 (or "
+                          "null: the whole split, the paper's)")
     if cfg.train.iterations is not None and cfg.train.iterations < 1:
         raise ConfigError(f"train.iterations={cfg.train.iterations} must be >= 1 (or null)")
     if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:

@@ -35,10 +35,11 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[torch.nn.Mod
 
 def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | None = None,
              split: str | None = None, mode: str | None = None, batch_size: int | None = None,
-             device: str = "auto", seed: int = 0) -> dict:
+             device: str = "auto", seed: int = 0, max_images: int | None = None) -> dict:
     """Write G(x) for every image of the split into `out_dir` (replaced atomically).
 
     `data`, `split`, `mode`, `batch_size` default to the values stored in the checkpoint.
+    max_images: the first N images only (generate.max_images, a printed deviation).
     """
     dev = resolve_device(device)
     G, cfg = load_generator(checkpoint, dev)
@@ -49,7 +50,10 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     batch_size = batch_size or cfg.generate.batch_size
     if mode not in ("train", "eval"):
         raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
-    pairs = TestPairs(data, split)
+    pairs = TestPairs(data, split, max_images)
+    if max_images is not None:
+        print(f"deviation: generate.max_images={max_images}: the first {len(pairs)} {split} "
+              "images only (paper: the whole split)")
     G.train(mode == "train")
     torch.manual_seed(seed)
     began = time.perf_counter()
@@ -60,6 +64,7 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
                 save_png(image, tmp / f"{pairs.names[i]}.png")
     seconds = time.perf_counter() - began
     return {"checkpoint": str(checkpoint), "split": split, "images": len(pairs),
+            "max_images": max_images,
             "mode": mode, "batch_size": batch_size, "seed": seed, "device": str(dev),
             "seconds": round(seconds, 2), "images_per_second": round(len(pairs) / seconds, 2)}
 
@@ -128,10 +133,10 @@ def run(args) -> int:
     if args.checkpoint:
         if not args.out:
             raise ConfigError("--checkpoint needs --out DIR for the generated images")
-        summary = generate(args.checkpoint, args.out, data=checkpoint_config(args).data,
-                           split=args.split,
+        cfg = checkpoint_config(args)
+        summary = generate(args.checkpoint, args.out, data=cfg.data, split=args.split,
                            mode=args.mode, batch_size=args.batch_size, device=args.device,
-                           seed=args.sample_seed)
+                           seed=args.sample_seed, max_images=cfg.generate.max_images)
         print(f"{summary['images']} images -> {args.out}")
         return 0
     cfg = config_from_args(args)
@@ -139,7 +144,8 @@ def run(args) -> int:
         out = layout.generated_dir(cfg.name, seed)
         summary = generate(layout.run_dir(cfg.name, seed) / "checkpoints" / "generator.pt", out,
                            data=cfg.data, split=args.split, mode=args.mode,
-                           batch_size=args.batch_size, device=args.device, seed=args.sample_seed)
+                           batch_size=args.batch_size, device=args.device, seed=args.sample_seed,
+                           max_images=cfg.generate.max_images)
         write_json(out.with_suffix(".json"), summary)  # generated/<experiment>/seed-<k>.json
         print(f"{cfg.name} seed {seed}: {summary['images']} images "
               f"({summary['images_per_second']}/s) -> {out}")

@@ -29,6 +29,8 @@ def experiment_rows(params_path: str) -> list[dict]:
         cfg = load_experiment(params_path, name)
         split = cfg.generate.split or cfg.data.test_split
         expected = count_images(Path(cfg.data.root) / cfg.data.dataset / split)
+        if cfg.generate.max_images is not None:  # the rehearsal's named deviation
+            expected = min(expected, cfg.generate.max_images)
         for seed in cfg.seeds:
             rows.append({
                 "experiment": name, "seed": seed,

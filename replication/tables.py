@@ -149,6 +149,9 @@ class Workspace:
         notes = []
         if scores.get("scale") not in (None, self.scale):
             notes.append(f"scored at {scores['scale']} scale but params.yaml says {self.scale}")
+        limit = (scores.get("task") or {}).get("max_images")
+        if limit is not None:
+            notes.append(f"first {limit} test images only (generate.max_images)")
         if experiment == GROUND_TRUTH:
             return notes
         expected = experiment_dict(self.params, experiment).get("seeds") or []

@@ -108,3 +108,10 @@ def test_cli_override_contradicting_the_checkpoint_is_an_error(override, toy_dat
     err = capsys.readouterr().err.strip()
     assert code == 1 and override.split("=")[0] in err and str(checkpoint) in err
     assert "\n" not in err and not (tmp_path / "out").exists()
+
+
+def test_max_images_generates_the_first_images_and_says_so(trained, tmp_path, capsys):
+    summary = generate(trained, tmp_path / "out", max_images=2)
+    assert sorted(read_folder(tmp_path / "out")) == ["0.png", "1.png"]
+    assert summary["images"] == 2 and summary["max_images"] == 2
+    assert "deviation: generate.max_images=2" in capsys.readouterr().out

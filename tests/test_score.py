@@ -275,7 +275,7 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
     record = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
     assert set(record) == {"experiment", "scale", "task", "seeds", "summary", "timing"}
     assert record["task"] == {"dataset": "cityscapes", "direction": "BtoA", "split": "val",
-                              "images": 1, "source": "upstream"}
+                              "images": 1, "source": "upstream", "max_images": None}
     assert record["experiment"] == "cs" and record["scale"] == "paper"
     assert set(record["seeds"]) == {"seed-0", "seed-1"}
     assert list(record["seeds"]["seed-0"]) == ["fcn_score_fallback", "fid_kid", "color_hist"]

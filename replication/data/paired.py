@@ -112,8 +112,8 @@ class PairFolder:
     otherwise decoded from disk per batch.
     """
 
-    def __init__(self, folder: Path, size: int, cfg: DataConfig):
-        self.files = list_pairs(folder)
+    def __init__(self, folder: Path, size: int, cfg: DataConfig, limit: int | None = None):
+        self.files = list_pairs(folder)[:limit]  # limit: the first files only (rehearsal)
         warn_if_converted(self.files)
         self.size = size
         self.pixels = None
@@ -241,11 +241,12 @@ class TrainingPairs:
 
 class TestPairs:
     __test__ = False  # not a pytest test class
-    """A whole evaluation split at image_size, no jitter, in file order (never truncated)."""
+    """An evaluation split at image_size, no jitter, in file order: the whole split
+    unless `limit` (generate.max_images, a named deviation) keeps its first files."""
 
-    def __init__(self, cfg: DataConfig, split: str):
+    def __init__(self, cfg: DataConfig, split: str, limit: int | None = None):
         self.cfg = cfg
-        self.folder = PairFolder(split_folder(cfg, split), cfg.image_size, cfg)
+        self.folder = PairFolder(split_folder(cfg, split), cfg.image_size, cfg, limit)
 
     def __len__(self) -> int:
         return len(self.folder)

@@ -199,7 +199,7 @@ class Session:
         self.cfg, self.scoring = cfg, scoring
         self.device = resolve_device(scoring.device)
         self.split = scored_split(cfg)
-        self.pairs = TestPairs(cfg.data, self.split)
+        self.pairs = TestPairs(cfg.data, self.split, cfg.generate.max_images)
         self.size = cfg.data.image_size
         self.models = dict(models or {})
         self._truth = None

@@ -50,7 +50,8 @@ def score_folders(session: Session, scale: str, folders: dict[str, Path],
     images = len(session.names) * len(folders)
     task = {"dataset": session.cfg.data.dataset, "direction": session.cfg.data.direction,
             "split": session.split, "images": len(session.names),
-            "source": session.cfg.data.source}
+            "source": session.cfg.data.source,
+            "max_images": session.cfg.generate.max_images}
     return finite({"experiment": session.cfg.name, "scale": scale, "task": task,
                    "seeds": per_seed, "summary": summarize(per_seed),
                    "timing": {"seconds": round(seconds, 3), "images": images,
