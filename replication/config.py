@@ -1,12 +1,12 @@
 """Typed configuration: one frozen dataclass per concern, built from params.yaml.
 
-The dataclass defaults ARE the paper's settings (SPEC §1-§2), the dataset registry holds
-the per-dataset ones (SPEC §3); each field's comment names the paper's value and the
+The dataclass defaults ARE the paper's settings (docs/method.md, docs/architectures.md), the dataset registry holds
+the per-dataset ones (docs/datasets.md); each field's comment names the paper's value and the
 alternatives. params.yaml only says what differs: the experiment grid, the smoke
 profile, and optional global overrides. `replication config show NAME` prints the fully resolved configuration.
 
 Resolution order for one experiment (later wins):
-    dataclass defaults -> the dataset's paper settings (data/registry.py, SPEC §3)
+    dataclass defaults -> the dataset's paper settings (data/registry.py, docs/datasets.md)
     -> params["defaults"] -> params["experiments"][name] -> params["scales"][scale]
 Unknown keys and wrong types fail with the dotted key path in the message.
 """
@@ -67,7 +67,7 @@ class DataConfig:
     jitter: bool = True  # paper: random jitter (resize + crop); False = plain resize
     flip: bool = True  # paper: random horizontal mirroring
     train_split: str = "train"
-    test_split: str = "test"  # cityscapes and maps: "val" (SPEC §3)
+    test_split: str = "test"  # cityscapes and maps: "val" (docs/datasets.md)
     in_memory: str = "auto"  # decode once and keep uint8 pairs in RAM: auto | yes | no
     memory_limit_gb: float = 8.0  # "auto" keeps images in RAM below this size
     num_workers: int = 0  # DataLoader workers (0: decoded images make workers unneeded)
@@ -378,7 +378,7 @@ def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = 
 
 
 def dataset_settings(dataset: str) -> dict:
-    """The paper's per-dataset settings (SPEC §3) from the registry; {} for your own data."""
+    """The paper's per-dataset settings (docs/datasets.md) from the registry; {} for your own data."""
     from replication.data.registry import DATASETS
     info = DATASETS.get(dataset)
     if info is None:

@@ -2,7 +2,7 @@
 
 `torchrun --nproc_per_node=K -m replication train ...` (params.yaml `launcher.train`)
 starts K copies, each told RANK / WORLD_SIZE / LOCAL_RANK. A K-process step computes what
-one process computes on the whole batch (SPEC §6: per-rank BatchNorm statistics would
+one process computes on the whole batch (docs/pitfalls.md: per-rank BatchNorm statistics would
 silently change the method):
   - every rank computes the same global batch indices and jitter from the counter-based
     Schedule (data/paired.py) and keeps its slice of rows (`Shard.take`);

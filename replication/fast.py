@@ -2,7 +2,7 @@
 
 A batch-1 pix2pix step is ~94 GFLOP in ~700 small kernels: on a GPU it is bound by
 launch and Python overhead, not arithmetic. The fast step runs the same computation as
-`Trainer.compute` (one D step then one G step, SPEC §1) and changes only how it runs:
+`Trainer.compute` (one D step then one G step, docs/method.md) and changes only how it runs:
 
   everywhere  fused Adam (one pass over all parameters instead of ~10; CPU, 54M
               parameters: 0.33 s -> 0.035 s); bf16 autocast of the forwards where the

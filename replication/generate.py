@@ -1,9 +1,9 @@
 """Test-time generation: one PNG per test image, named after the input file.
 
-Paper behaviour by default (SPEC §1, §3.3 of the paper): G runs exactly as in training —
+Paper behaviour by default (docs/method.md, §3.3 of the paper): G runs exactly as in training —
 dropout on, BatchNorm normalising with the test batch's own statistics. `mode="eval"`
 switches both off. Always the whole split (the PyTorch code's default of 50 images is a
-known pitfall, SPEC §6). The dropout draws are seeded, so a given seed reproduces the
+known pitfall, docs/pitfalls.md). The dropout draws are seeded, so a given seed reproduces the
 same images and different seeds give different samples.
 """
 

@@ -218,7 +218,7 @@ def summary_stats(values: list[float]) -> dict:
 
 
 def _image_count(result: dict) -> str:
-    # SPEC §4: FID is biased below 2048 images, so every table says how many were used
+    # docs/protocols.md: FID is biased below 2048 images, so every table says how many were used
     if "frames" in result:
         return f"{result['frames']} frames"
     if "n_generated" in result:
@@ -264,7 +264,7 @@ def fid_kid_tables(params: dict) -> dict[str, dict]:
     for name, entry in (params.get("experiments") or {}).items():
         dataset = ((entry or {}).get("data") or {}).get("dataset", "?")
         spec = tables.setdefault(f"fid_kid_{dataset}", {
-            "title": f"FID / KID — {dataset} test images (not in the paper; SPEC §4)",
+            "title": f"FID / KID — {dataset} test images (not in the paper; docs/protocols.md)",
             "metric": "fid_kid", "columns": ["fid", "kid_mean"], "rows": []})
         spec["rows"].append({"label": name, "experiment": name})
     return tables
@@ -543,7 +543,7 @@ README_TEMPLATE = """\
 # Results tables ({scale})
 
 Rendered by `replication tables` from `params.yaml`, `replication/paper_numbers.yaml` (the
-paper's numbers, SPEC §4-§5) and `metrics/<experiment>/scores.json` — no number in these
+paper's numbers, docs/protocols.md, docs/results.md) and `metrics/<experiment>/scores.json` — no number in these
 files is typed by hand. {scored} of {total} experiments in params.yaml have numbers; none
 yet for: {missing}. Plots, loss curves and image grids:
 [notebooks/results.html](../notebooks/results.html) (source:
@@ -557,8 +557,8 @@ yet for: {missing}. Plots, loss curves and image grids:
 
 - **Ours** = mean ± sample standard deviation (n − 1) over the seeds listed in
   params.yaml; `n` = seeds that produced a number. **Δ** = ours − paper. The paper
-  reports single runs and notes large run-to-run variation (SPEC §5).
-- **FCN-score (Tables 1-3)**, one confusion matrix pooled over all val frames (SPEC §4).
+  reports single runs and notes large run-to-run variation (docs/results.md).
+- **FCN-score (Tables 1-3)**, one confusion matrix pooled over all val frames (docs/protocols.md).
   `fcn_score_official` is the paper's protocol: the authors' FCN-8s, the original `gtFine`
   labelIds at 1024×2048, each generated photo upsampled to that size, and the official
   code's arithmetic with its quirks (a prediction of the FCN's 20th output counted as

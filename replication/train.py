@@ -1,4 +1,4 @@
-"""Training: one D step then one G step per batch (SPEC §1), exact resume, DVCLive logs.
+"""Training: one D step then one G step per batch (docs/method.md), exact resume, DVCLive logs.
 
 `train(cfg, seed, out_dir)` is the whole entry point. The loop is made of named steps
 (`d_step`, `g_step`, `log`, `checkpoint`); the networks know nothing of losses.
@@ -160,7 +160,7 @@ class Trainer:
         return {"loss_G_gan": losses["gan"].detach(), "loss_G_l1": losses["l1"].detach()}
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One D step then one G step on a batch (SPEC §1), both updates included."""
+        """One D step then one G step on a batch (docs/method.md), both updates included."""
         with self.autocast():
             fake = self.G(x)
         out = self.d_step(x, y, fake) if self.D is not None else {}
@@ -417,7 +417,7 @@ def signalled(stop: dict, trainer: Trainer, at_log: bool) -> bool:
 def sample_grid(trainer: Trainer, data: TrainingPairs, count: int = 4) -> np.ndarray:
     """Rows of input | output | target on the first training pairs (center crop, no flip).
 
-    G runs as at test time (train mode, SPEC §1) without side effects: the global RNG is
+    G runs as at test time (train mode, docs/method.md) without side effects: the global RNG is
     forked and BatchNorm running statistics are restored, so sampling never changes the
     training trajectory.
     """

@@ -72,3 +72,13 @@ def test_every_input_error_class_is_a_user_error():
                 errors.DownloadError, errors.ScoringError, errors.TrainingDiverged,
                 CityscapesBuildError, CaffeModelError, WeightsUnavailable, TablesError):
         assert issubclass(cls, errors.UserError) and not issubclass(cls, ValueError), cls
+
+
+def test_every_docs_page_the_code_cites_exists():
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    cited = set()
+    for path in [*repo.glob("replication/**/*.py"), repo / "params.yaml", repo / "README.md"]:
+        cited |= set(re.findall(r"docs/[a-z_-]+\.md", path.read_text()))
+    assert cited and all((repo / page).is_file() for page in cited), sorted(cited)

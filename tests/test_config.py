@@ -10,7 +10,7 @@ from replication.config import (ConfigError, ExperimentConfig, from_dict, load_e
 
 
 def test_defaults_are_the_papers_settings():
-    # SPEC §1-§2: Adam 2e-4 (0.5, 0.999), lambda 100, 70x70 D, U-Net, batch 1, 200
+    # docs/method.md, docs/architectures.md: Adam 2e-4 (0.5, 0.999), lambda 100, 70x70 D, U-Net, batch 1, 200
     # epochs, constant lr (Lua code), dropout on at test time, no bottleneck BN.
     cfg = ExperimentConfig()
     assert (cfg.train.lr, cfg.train.beta1, cfg.train.beta2) == (2e-4, 0.5, 0.999)
@@ -39,7 +39,7 @@ def test_resolution_order(tmp_path):
     }
     cfg = load_experiment(write_params(tmp_path, params), "cs")
     assert cfg.name == "cs" and cfg.seeds == (0, 1)
-    assert cfg.data.test_split == "val" and cfg.data.direction == "BtoA"  # registry (SPEC §3)
+    assert cfg.data.test_split == "val" and cfg.data.direction == "BtoA"  # registry (docs/datasets.md)
     assert cfg.train.lr == 3e-4  # experiment beats defaults
     assert cfg.train.batch_size == 10  # experiment beats the dataset's paper setting
     assert cfg.data.image_size == 64 and cfg.train.iterations == 50  # scale profile last

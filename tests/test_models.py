@@ -1,5 +1,5 @@
 """Generator and discriminator checked against independent facts: the reference parameter
-counts (SPEC §2, PyTorch code), receptive fields measured by back-propagation, and the
+counts (docs/architectures.md, PyTorch code), receptive fields measured by back-propagation, and the
 architectural properties the paper's experiments rely on."""
 
 import pytest
@@ -28,7 +28,7 @@ def test_discriminator_parameter_counts(receptive_field, count):
 
 
 def test_initialisation_follows_spec():
-    # SPEC §1: conv weights ~ N(0, 0.02), biases 0; BatchNorm gamma ~ N(1, 0.02), beta 0.
+    # docs/method.md: conv weights ~ N(0, 0.02), biases 0; BatchNorm gamma ~ N(1, 0.02), beta 0.
     # Bounds are sampling error, not rounding: with n draws the mean's std is 0.02 / sqrt(n)
     # and the sample std's relative std 1 / sqrt(2n). Conv, n = 2,097,152: mean within
     # 1e-3 = 70 sigma, std within 1% = 140 sigma. Gammas, n = 2,880: mean within 2e-3 =

@@ -19,7 +19,7 @@ from replication.data.download import download_dataset
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
 
 SIZE = 64
-# Split names of the upstream archives (SPEC §3), written out independently of the module.
+# Split names of the upstream archives (docs/datasets.md), written out independently of the module.
 UPSTREAM_SPLITS = {"cityscapes": {"train", "val"}, "facades": {"train", "val", "test"},
                    "maps": {"train", "val"}}
 

@@ -1,7 +1,7 @@
 """Tables rendered from hand-made metrics files: values, verdicts, gaps, scale marker, Spearman.
 
 Every expected number below is computed by hand from the numbers the test writes, or
-taken from the paper (SPEC §4-§5); none comes from the code under test.
+taken from the paper (docs/protocols.md, docs/results.md); none comes from the code under test.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def verdict(out: Path, claim: str, column: str) -> pd.Series:
 
 def test_mean_std_and_difference_by_hand(rendered):
     row = csv_row(rendered, "table1", "L1")
-    # seeds 0.30 and 0.34: mean 0.32, sample std sqrt(2 * 0.02^2 / 1); paper 0.42 (SPEC §5)
+    # seeds 0.30 and 0.34: mean 0.32, sample std sqrt(2 * 0.02^2 / 1); paper 0.42 (docs/results.md)
     assert row.per_pixel_acc_mean == pytest.approx(0.32)
     assert row.per_pixel_acc_std == pytest.approx(math.sqrt(0.0008))
     assert row.per_pixel_acc_n == 2
@@ -233,7 +233,7 @@ def test_output_folder_is_replaced_whole(tmp_path):
 def test_paper_numbers_match_the_paper():
     paper = tables.load_paper_numbers()["tables"]
     rows = {(t, r["label"]): r for t, s in paper.items() for r in tables.table_rows(s)}
-    # spot checks against SPEC §4-§5
+    # spot checks against docs/protocols.md, docs/results.md
     assert rows["table1", "Ground truth"]["paper"] == [0.80, 0.26, 0.21]
     assert rows["table2", "Encoder-decoder (L1+cGAN)"]["paper"] == [0.29, 0.09, 0.05]
     assert rows["table3", "286×286"]["paper"] == [0.42, 0.16, 0.11]

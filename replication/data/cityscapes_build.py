@@ -1,10 +1,10 @@
-"""Build the pix2pix Cityscapes pairs from the official Cityscapes zips (SPEC §3).
+"""Build the pix2pix Cityscapes pairs from the official Cityscapes zips (docs/datasets.md).
 
 The labels licence needs a login, so users download `gtFine_trainvaltest.zip` and
 `leftImg8bit_trainvaltest.zip` from https://www.cityscapes-dataset.com/downloads/ and
 this module turns them into `<root>/cityscapes/<split>/<n>.jpg` = photo | colour label,
 as the official PyTorch `prepare_cityscapes_dataset.py` does. It also keeps the val
-`*_gtFine_labelIds.png` files at full resolution: the exact FCN-score protocol (SPEC §4)
+`*_gtFine_labelIds.png` files at full resolution: the exact FCN-score protocol (docs/protocols.md)
 scores against them. Everything is read straight from the zips.
 """
 

@@ -1,4 +1,4 @@
-"""The 19 Cityscapes evaluation classes (SPEC §4), from the cityscapesscripts label table.
+"""The 19 Cityscapes evaluation classes (docs/protocols.md), from the cityscapesscripts label table.
 
 Train ids 0..18 in the paper's order; every other label id maps to IGNORE (255).
 """

@@ -1,10 +1,10 @@
 """Paired A|B image folders, decoded once, jittered with one shared random draw.
 
-Upstream layout (SPEC §3): `<root>/<dataset>/<split>/*.jpg`, each file two square halves
+Upstream layout (docs/datasets.md): `<root>/<dataset>/<split>/*.jpg`, each file two square halves
 side by side, A (left) | B (right). Each pair is decoded and resized ONCE to the jitter
 size (paper: 286 for 256 crops) and kept as uint8 in one (N, 6, S, S) tensor, so the
 training loop only crops and flips — no JPEG decoding per step (the slow-loading pitfall
-of SPEC §6). The resize is deterministic, so doing it once is the same computation as
+of docs/pitfalls.md). The resize is deterministic, so doing it once is the same computation as
 the Lua code's per-step resize, up to uint8 rounding of the resized pixels (<= 0.5/255).
 
 Random jitter is counter-based: the crop offsets and flips of step `s` come from a
@@ -195,7 +195,7 @@ def _generator(seed: int, stream: int, counter: int) -> torch.Generator:
 
 def jitter_batch(pairs: torch.Tensor | list[torch.Tensor], offsets: torch.Tensor, flips: torch.Tensor,
                  crop: int, mirror: bool) -> torch.Tensor:
-    """Apply each pair's crop and flip to A and B together (SPEC §1: the SAME jitter)."""
+    """Apply each pair's crop and flip to A and B together (docs/method.md: the SAME jitter)."""
     out = []
     for pair, (top, left), flip in zip(pairs, offsets.tolist(), flips.tolist()):
         pair = pair[:, top:top + crop, left:left + crop]

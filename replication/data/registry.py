@@ -46,7 +46,7 @@ def _info(name: str, **kw) -> DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
-    # SPEC §3: facades, cityscapes and maps counts, sizes and settings are authoritative.
+    # docs/datasets.md: facades, cityscapes and maps counts, sizes and settings are authoritative.
     _info("facades", splits={"train": 400, "val": 100, "test": 106}, a_side="photo",
           b_side="label colours", paper_direction="BtoA", test_split="test",
           paper_epochs=200, paper_batch_size=1, archive_bytes=30_168_306),

@@ -1,6 +1,6 @@
 """Deterministic synthetic stand-ins for the facades, cityscapes and maps archives.
 
-Smoke runs and tests need data in the upstream layout (SPEC §3) without a download:
+Smoke runs and tests need data in the upstream layout (docs/datasets.md) without a download:
 `<root>/<name>/<split>/<n>.jpg`, n = 1, 2, ..., each image two square halves A | B side by
 side. As upstream, A is the photo (the aerial photo for maps) and B the label colours (the
 map rendering). `write_archive` writes the upstream archive itself instead (`<name>.tar.gz`
@@ -440,7 +440,7 @@ def _street_things(rng: np.random.Generator, st: _Street) -> list[tuple[float, p
 
 
 def cityscapes_scene(rng: np.random.Generator, size: int) -> Scene:
-    """A random street layout in the 19 Cityscapes train-id classes (SPEC §4)."""
+    """A random street layout in the 19 Cityscapes train-id classes (docs/protocols.md)."""
     sc = Scene(rng, size, CLASS_NAMES, _CITY_COLOURS, _CITY_TEXTURE, background="sky")
     st = _street(rng)
     _draw_ground(sc, st)

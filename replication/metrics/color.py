@@ -1,4 +1,4 @@
-"""Lab colour histogram intersection, generated vs real (paper Fig. 7d, SPEC §4).
+"""Lab colour histogram intersection, generated vs real (paper Fig. 7d, docs/protocols.md).
 
 The paper compares the marginal distributions of L, a and b over all pixels of the
 Cityscapes results with the ground truth (log-probability histograms in Fig. 7d) and

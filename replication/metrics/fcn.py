@@ -1,4 +1,4 @@
-"""The FCN-8s Cityscapes segmenter of the FCN-score (SPEC §4), loaded without Caffe.
+"""The FCN-8s Cityscapes segmenter of the FCN-score (docs/protocols.md), loaded without Caffe.
 
 The authors' `fcn-8s-cityscapes.caffemodel` (~512 MB) is a protobuf NetParameter; a
 small wire-format decoder reads its blobs into numpy. `replication fcn-convert` parses
@@ -243,7 +243,7 @@ def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     """{layer name: [its blobs as float32 arrays]} of a binary .caffemodel."""
     path = Path(path)
     if not path.is_file():
-        raise CaffeModelError(f"{path}: no such .caffemodel (fcn-8s-cityscapes.caffemodel, SPEC §4)")
+        raise CaffeModelError(f"{path}: no such .caffemodel (fcn-8s-cityscapes.caffemodel, docs/protocols.md)")
     buf = path.read_bytes()  # once; packed data becomes arrays via np.frombuffer
     layers: dict[str, list[np.ndarray]] = {}
     try:
@@ -370,7 +370,7 @@ def segment(model: nn.Module, images, device, batch_size: int = 1) -> np.ndarray
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caffemodel", required=True,
-                        help="the authors' fcn-8s-cityscapes.caffemodel (SPEC §4)")
+                        help="the authors' fcn-8s-cityscapes.caffemodel (docs/protocols.md)")
     parser.add_argument("--out", required=True,
                         help="where to write the converted PyTorch weights (.pt)")
 

@@ -1,4 +1,4 @@
-"""FID and KID on pytorch-fid's InceptionV3 pool3 features (SPEC §4 "FID / KID").
+"""FID and KID on pytorch-fid's InceptionV3 pool3 features (docs/protocols.md "FID / KID").
 
 Not in the paper. 500 Cityscapes val images are fewer than the 2048 feature dimensions,
 so FID is biased: every result records its sample counts, and KID (unbiased) is
@@ -222,7 +222,7 @@ def fid_kid(generated, real, weights: str | Path | None = None,
 
 
 def _check_same_resolution(gen_files, real_files) -> None:
-    # SPEC §4: real and generated images at the same resolution (FID is resize-sensitive).
+    # docs/protocols.md: real and generated images at the same resolution (FID is resize-sensitive).
     gen_size, real_size = common_image_size(gen_files), common_image_size(real_files)
     if gen_size != real_size:
         raise ScoringError(f"generated images (e.g. {gen_files[0]}) are {gen_size} but real "

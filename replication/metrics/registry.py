@@ -160,7 +160,7 @@ def missing_exact_inputs(cfg: ExperimentConfig, scoring: ScoringConfig) -> str |
 
 
 def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
-    """The rule (SPEC §4), unless params `scoring.metrics` names this experiment:
+    """The rule (docs/protocols.md), unless params `scoring.metrics` names this experiment:
 
     cityscapes labels -> photo (BtoA): the FCN score (exact when the caffemodel and the
         gtFine val labelIds + val_frames.txt are present, else the fallback segmenter),
@@ -226,7 +226,7 @@ class Session:
 
     def label_truth(self) -> np.ndarray:
         """Train ids (N, S, S) of the pairs' colour label half (B): nearest palette colour,
-        Cityscapes void colours -> ignored (SPEC §4, without the labelIds files)."""
+        Cityscapes void colours -> ignored (docs/protocols.md, without the labelIds files)."""
         if self._truth is None:
             labels = self.halves()[1]
             n, s = labels.shape[:2]
@@ -366,7 +366,7 @@ def _exact_frame(label_file: Path, image_file: Path) -> tuple[np.ndarray, np.nda
     """(train ids at full resolution, the photo upsampled bilinearly to that size).
 
     As the official evaluate.py: scipy.misc.imresize(im, label shape) = PIL bilinear on
-    the uint8 PHOTO. Resizing the labels down instead is the classic mistake (SPEC §6).
+    the uint8 PHOTO. Resizing the labels down instead is the classic mistake (docs/pitfalls.md).
     """
     with Image.open(label_file) as img:
         truth = label_ids_to_train_ids(np.asarray(img))

@@ -130,7 +130,7 @@ def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None =
     Nearest = smallest squared RGB distance, so JPEG noise decodes to the right class.
     max_distance: pixels farther (Euclidean RGB) than this from every colour -> 255.
     ignore_colors: extra (K, 3) colours that decode to 255 when nearest (e.g.
-    VOID_COLORS); None = the 19 class colours only (SPEC §4).
+    VOID_COLORS); None = the 19 class colours only (docs/protocols.md).
     Each distinct colour is decoded once (a label map, even JPEG-noisy, has far fewer
     distinct colours than pixels), `chunk_pixels` colours at a time to bound memory.
     """

@@ -1,6 +1,6 @@
 """`replication segmenter`: the fallback FCN-score segmenter and the ground-truth rows.
 
-The exact FCN score needs the authors' Caffe FCN-8s (SPEC §4), which not everyone can
+The exact FCN score needs the authors' Caffe FCN-8s (docs/protocols.md), which not everyone can
 get. The fallback trains an FCN-8s (fcn.FCN8s: the same layers, narrower widths from
 params `scoring.segmenter`) on the Cityscapes training pairs at the experiments' image
 size: the photo half in, the label half decoded by nearest palette colour as the target

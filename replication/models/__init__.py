@@ -1,4 +1,4 @@
-"""pix2pix networks (pure nn.Modules) and the objective (losses.py), SPEC §1-§2."""
+"""pix2pix networks (pure nn.Modules) and the objective (losses.py), docs/method.md, docs/architectures.md."""
 
 from torch import nn
 

@@ -1,6 +1,6 @@
 """pix2pix discriminators: PatchGANs with receptive field 1, 16, 70 or 286.
 
-Paper §3.2.2 and §6.1.2, SPEC §2.
+Paper §3.2.2 and §6.1.2, docs/architectures.md.
 
 A PatchGAN classifies each NxN patch as real or fake; it returns the map of patch logits
 (N, 1, H', W') and no sigmoid: the loss applies it (losses.py). All 4x4 kernels, padding 1,
@@ -23,7 +23,7 @@ from replication.models.generators import (NORMS, check_choice, check_positive_i
                                            init_weights, norm_layer)
 
 RECEPTIVE_FIELDS = (1, 16, 70, 286)
-# the PyTorch code's n_layers for each PatchGAN. Its n_layers=0 is NOT the PixelGAN (SPEC §2
+# the PyTorch code's n_layers for each PatchGAN. Its n_layers=0 is NOT the PixelGAN (docs/architectures.md
 # pitfall): the 1x1 discriminator is built separately by pixel_layers().
 N_LAYERS = {16: 1, 70: 3, 286: 5}
 
@@ -79,7 +79,7 @@ class Discriminator(nn.Module):
 def build_discriminator(receptive_field: int = 70, conditional: bool = True,
                         in_channels: int = 3, out_channels: int = 3, *, ndf: int = 64,
                         norm: str = "batch") -> Discriminator:
-    """A PatchGAN with the given receptive field (paper default 70), initialised per SPEC §1."""
+    """A PatchGAN with the given receptive field (paper default 70), initialised per docs/method.md."""
     if isinstance(receptive_field, bool) or receptive_field not in RECEPTIVE_FIELDS:
         raise ValueError(f"receptive_field={receptive_field!r} is not one of "
                          f"{', '.join(map(str, RECEPTIVE_FIELDS))} (paper Table 3)")

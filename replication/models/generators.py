@@ -1,4 +1,4 @@
-"""pix2pix generators: U-Net and encoder-decoder (paper §3.2.1 and §6.1, SPEC §2).
+"""pix2pix generators: U-Net and encoder-decoder (paper §3.2.1 and §6.1, docs/architectures.md).
 
 Notation (paper §6.1): Ck = Conv 4x4 stride 2 - BatchNorm - ReLU with k filters; CDk = the
 same with Dropout after BatchNorm. Encoder ReLUs leak (slope 0.2), decoder ReLUs do not.
@@ -26,10 +26,10 @@ MIN_IMAGE_SIZE = 16  # 4 down-sampling layers; fewer leave no room for the 3 CD 
 
 
 def conv_bias(norm: str) -> bool:
-    # BatchNorm's beta makes a conv bias redundant. Like the PyTorch code (whose counts are
-    # the SPEC references, e.g. U-Net-256 = 54,413,955), a BatchNorm network drops the bias
-    # of every U-Net conv but the last, even the first and the innermost, which no BN
-    # follows; the Lua code gives every conv a bias (576 more parameters at 256 px).
+    # BatchNorm's beta makes a conv bias redundant. Like the PyTorch code (whose counts,
+    # e.g. U-Net-256 = 54,413,955, are the references in docs/architectures.md), a
+    # BatchNorm network drops the bias of every U-Net conv but the last, even the first
+    # and the innermost, which no BN follows; the Lua code gives every conv a bias (576 more parameters at 256 px).
     # Instance norm here is affine=False (PyTorch code) and the convs keep their bias,
     # as in the PyTorch code, although the per-channel mean subtraction cancels it.
     return norm != "batch"
@@ -68,7 +68,7 @@ class Torch7BatchNorm2d(nn.BatchNorm2d):
 
 
 def init_weights(module: nn.Module) -> nn.Module:
-    """SPEC §1: conv/deconv weights ~ N(0, 0.02), biases 0; BN gamma ~ N(1, 0.02), beta 0."""
+    """docs/method.md: conv/deconv weights ~ N(0, 0.02), biases 0; BN gamma ~ N(1, 0.02), beta 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -196,7 +196,7 @@ def build_generator(arch: str = "unet", image_size: int = 256, in_channels: int 
                     out_channels: int = 3, *, ngf: int = 64, norm: str = "batch",
                     dropout: str = "paper", dropout_rate: float = 0.5,
                     bottleneck_norm: bool = False) -> Generator:
-    """A pix2pix generator for square images of side image_size, initialised per SPEC §1."""
+    """A pix2pix generator for square images of side image_size, initialised per docs/method.md."""
     check_choice("arch", arch, ARCHS)
     check_choice("norm", norm, NORMS)
     check_choice("dropout", dropout, tuple(DROPOUT_LAYERS))

@@ -1,4 +1,4 @@
-"""The pix2pix objective, kept out of the networks (paper eq. 1-4, SPEC §1).
+"""The pix2pix objective, kept out of the networks (paper eq. 1-4, docs/method.md).
 
 G* = arg min_G max_D L_cGAN(G, D) + lambda * L_L1(G), lambda = 100. Both GAN terms are
 binary cross-entropy on D's patch logits, averaged over every patch of the batch;
