@@ -16,7 +16,6 @@ from unittest import mock
 import numpy as np
 import torch
 from PIL import Image
-from scipy import linalg
 
 import pytorch_fid.inception
 from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
@@ -37,7 +36,7 @@ class WeightsUnavailable(ScoringError):
 
 # --- distances ----------------------------------------------------------------------
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)) between two Gaussians."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1 = np.atleast_2d(sigma1).astype(np.float64)
@@ -46,25 +45,23 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
         raise ValueError(f"Gaussian shapes differ: means {mu1.shape} vs {mu2.shape}, "
                          f"covariances {sigma1.shape} vs {sigma2.shape}")
     diff = mu1 - mu2
-    tr_covmean = np.trace(_sqrtm_product(sigma1, sigma2, eps))
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2)
+                 - 2 * trace_sqrt_product(sigma1, sigma2))
 
 
-def _sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> np.ndarray:
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        # S1 S2 near-singular (fewer samples than dimensions): the TTUR / pytorch-fid
-        # fix is to add eps to both diagonals and take the root again.
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        # Rounding gives tiny imaginary parts; a large one means the input is broken.
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            worst = np.max(np.abs(covmean.imag))
-            raise ValueError(f"sqrt(S1 S2) has imaginary part {worst:.3g}; "
-                             "the covariances are not positive semi-definite")
-        covmean = covmean.real
-    return covmean
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """Tr(sqrt(S1 S2)) for covariance (PSD) matrices, also singular ones.
+
+    S1 S2 is similar to A = sqrt(S1) S2 sqrt(S1), which is symmetric PSD, so the trace is
+    the sum of the square roots of A's eigenvalues (rounding's tiny negatives clipped).
+    The sqrtm of the product (pytorch-fid's way) fails when fewer images than the 2048
+    feature dimensions make S1 S2 singular, as with 500 Cityscapes frames: sqrtm then
+    returns inf or huge imaginary parts, patched there by adding 1e-6 to the diagonals.
+    """
+    values, vectors = np.linalg.eigh(sigma1)
+    root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    eigen = np.linalg.eigvalsh(root @ sigma2 @ root)
+    return float(np.sqrt(np.clip(eigen, 0, None)).sum())
 
 
 def kid_subset_size(n1: int, n2: int, subset_size: int = 1000) -> int:
