@@ -38,7 +38,8 @@ import torch
 from PIL import Image
 
 from replication import fast
-from replication.config import ExperimentConfig, from_dict, parse_overrides
+from replication.config import ExperimentConfig, from_dict
+from replication.params import parse_overrides
 from replication.data.paired import TrainingPairs
 from replication.errors import ConfigError
 from replication.fileio import write_json, write_text
@@ -61,7 +62,7 @@ SYNTHETIC_PAIRS = 16
 
 def bench_config(args) -> ExperimentConfig:
     """The experiment's settings with the bench's image and batch size, mode left faithful."""
-    from replication.config import config_from_args
+    from replication.params import config_from_args
     cfg = config_from_args(args) if (args.experiment or args.data) else \
         from_dict(ExperimentConfig, parse_overrides(args.overrides))
     data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="yes")
@@ -550,7 +551,7 @@ def progress(message: str) -> None:
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from replication.config import add_experiment_arguments
+    from replication.params import add_experiment_arguments
     add_experiment_arguments(parser)
     parser.add_argument("--image-size", type=int,
                         help="image size in pixels (default: the experiment's, paper 256)")

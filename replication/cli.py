@@ -37,7 +37,7 @@ COMMANDS = {
               "time training and generation: faithful vs fast mode, concurrency, equivalence"),
     "status": ("replication.status",
                "what the pipeline has produced so far (--check: fail when incomplete)"),
-    "config": ("replication.config",
+    "config": ("replication.params",
                "print an experiment's resolved configuration (paper settings by default)"),
 }
 

@@ -84,7 +84,8 @@ def check_same_task(trained: DataConfig, wanted: DataConfig, checkpoint) -> None
 def checkpoint_config(args) -> ExperimentConfig:
     """`--checkpoint G`: the checkpoint's own settings, pointed at `--data DIR` if given,
     with --set applied; task settings that contradict the checkpoint's are an error."""
-    from replication.config import config_from_args, deep_merge, from_dict, parse_overrides
+    from replication.config import deep_merge, from_dict
+    from replication.params import config_from_args, parse_overrides
     snapshot = checkpoints.load(args.checkpoint, checkpoints.GENERATOR_FORMAT)
     trained = checkpoints.config_of(snapshot, args.checkpoint)
     if args.experiment:
@@ -107,7 +108,7 @@ def save_png(image: np.ndarray, path: Path) -> None:
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    from replication.config import add_experiment_arguments
+    from replication.params import add_experiment_arguments
     add_experiment_arguments(parser)
     parser.add_argument("--seed", type=int, action="append",
                         help="generate for this training seed only (repeatable); default: all")
@@ -129,7 +130,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from replication import layout
-    from replication.config import config_from_args
+    from replication.params import config_from_args
     if args.checkpoint:
         if not args.out:
             raise ConfigError("--checkpoint needs --out DIR for the generated images")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from replication import layout
-from replication.config import load_experiment, load_params
+from replication.params import load_experiment, load_params
 from replication.data.paired import IMAGE_SUFFIXES
 
 PIPELINE_PRODUCTS = (Path("tables/README.md"), Path("notebooks/results.html"))

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from replication import layout
-from replication.config import experiment_dict, load_params, read_yaml, scale_data
+from replication.params import active_scale, experiment_dict, load_params, read_yaml, scale_data
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 
@@ -128,7 +128,7 @@ class Workspace:
 
     @property
     def scale(self) -> str:
-        return self.params.get("scale", "paper")
+        return active_scale(self.params)
 
     def read_scores(self, experiment: str) -> tuple[dict | None, str | None]:
         """(scores, None) or (None, why there are none)."""

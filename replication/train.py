@@ -565,7 +565,7 @@ def save_generator(trainer: Trainer, path: Path) -> None:
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    from replication.config import add_experiment_arguments
+    from replication.params import add_experiment_arguments
     add_experiment_arguments(parser)
     parser.add_argument("--seed", type=int, action="append",
                         help="train only this seed (repeatable); default: every seed the "
@@ -585,7 +585,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from replication import layout
-    from replication.config import config_from_args
+    from replication.params import config_from_args
     cfg = config_from_args(args)
     seeds = args.seed or list(cfg.seeds)
     if args.out and len(seeds) > 1:

@@ -4,8 +4,12 @@ Run from the repository root after changing imports: `python scripts/update_stag
 tests/test_pipeline.py fails while dvc.yaml misses a file a stage runs.
 """
 import re
+import sys
 from pathlib import Path
-from replication import layout
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever is installed
+from replication import layout  # noqa: E402
 
 # the module each stage's command runs (dvc.yaml `cmd`)
 STAGE_MODULES = {"inputs": "replication.data.inputs", "download": "replication.data.download",
@@ -26,7 +30,7 @@ def deps(module):
         out += [f"replication/{folder}"] if sorted(fs) == allpy else [f"replication/{f}" for f in fs]
     return sorted(out)
 
-text = Path("dvc.yaml").read_text()
+text = (ROOT / "dvc.yaml").read_text()
 lines = text.split("\n")
 out, stage, i = [], None, 0
 while i < len(lines):
@@ -47,4 +51,4 @@ while i < len(lines):
             out.append(indent + item)
         continue
     out.append(line); i += 1
-Path("dvc.yaml").write_text("\n".join(out))
+(ROOT / "dvc.yaml").write_text("\n".join(out))

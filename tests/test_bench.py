@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from replication import bench, fast
-from replication.config import ConfigError
+from replication.errors import ConfigError
 from replication.data.paired import TrainingPairs
 from replication.train import Trainer
 

@@ -125,7 +125,8 @@ def test_labels_are_resized_bicubic_by_default_as_the_reference_script(tmp_path)
 
 
 def test_download_section_switches_the_labels_to_nearest(tmp_path):
-    from replication.config import DownloadConfig, section_config
+    from replication.config import DownloadConfig
+    from replication.params import section_config
     from replication.errors import ConfigError
     assert section_config(DownloadConfig, {}, "download").cityscapes_label_resample == "bicubic"
     nearest = section_config(DownloadConfig, {"download": {"cityscapes_label_resample":

@@ -52,12 +52,12 @@ def test_config_prints_paper_defaults(capsys):
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     # only UserError is an input error; a ValueError from a bug must not become a one-liner
-    from replication import config
+    from replication import params
 
     def buggy(args):
         raise ValueError("internal bug")
 
-    monkeypatch.setattr(config, "run", buggy)
+    monkeypatch.setattr(params, "run", buggy)
     with pytest.raises(ValueError, match="internal bug"):
         cli.main(["config"])
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from replication.config import (ConfigError, ExperimentConfig, from_dict, load_experiment,
-                                parse_overrides)
+from replication.config import ExperimentConfig, from_dict
+from replication.errors import ConfigError
+from replication.params import load_experiment, parse_overrides
 
 
 def test_defaults_are_the_papers_settings():
@@ -100,7 +101,7 @@ def test_experiment_must_name_a_listed_dataset(tmp_path):
 def test_shipped_params_resolve_for_every_experiment_and_scale():
     import copy
 
-    from replication.config import experiment_dict, load_params
+    from replication.params import experiment_dict, load_params
     params = load_params("params.yaml")
     for scale in ("paper", "smoke"):
         for name in params["experiments"]:

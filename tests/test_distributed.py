@@ -24,7 +24,8 @@ import torch.distributed as dist
 
 from conftest import tiny_overrides
 from replication import checkpoints, distributed
-from replication.config import ConfigError, ExperimentConfig, deep_merge, from_dict
+from replication.config import ExperimentConfig, deep_merge, from_dict
+from replication.errors import ConfigError
 from replication.data.paired import TrainingPairs
 from replication.train import train
 

@@ -13,7 +13,8 @@ import yaml
 from PIL import Image
 
 from replication.errors import ScoringError
-from replication.config import ConfigError, ExperimentConfig, from_dict
+from replication.config import ExperimentConfig, from_dict
+from replication.errors import ConfigError
 from replication.metrics import registry, score
 from replication.metrics.registry import (METRICS, ScoringConfig, Session, load_scoring,
                                           metrics_for)

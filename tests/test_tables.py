@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from replication import tables
-from replication.config import ConfigError
+from replication.errors import ConfigError
 
 EXACT = "exact: gtFine labelIds, photos upsampled to 1024x2048"
 SEGMENTER = "fcn-8s-cityscapes.caffemodel sha256:1234abcd"

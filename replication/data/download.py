@@ -32,8 +32,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from replication import fetch
-from replication.config import (DataConfig, DownloadConfig, load_params, scale_data,
-                                section_config)
+from replication.config import DataConfig, DownloadConfig
+from replication.params import active_scale, load_params, scale_data, section_config
 from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZIP,
                                                build_cityscapes_pairs, official_zips)
 from replication.data.registry import (BASE_URL, DATASETS, VERIFIED_MARKER, DatasetInfo,
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         params = load_params(args.params)
         data = scale_data(params)
         if data.source == "synthetic":
-            return install_synthetic(names, args.root, data.image_size, params.get("scale"))
+            return install_synthetic(names, args.root, data.image_size, active_scale(params))
         settings = section_config(DownloadConfig, params, "download")
     for name in names:
         path = download_dataset(

@@ -36,6 +36,7 @@ from PIL import Image
 
 from replication import layout
 from replication.config import ExperimentConfig, deep_merge, from_dict
+from replication.params import active_scale
 from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_ids
 from replication.data.paired import TestPairs
 from replication.errors import ConfigError, ScoringError
@@ -129,7 +130,7 @@ def load_scoring(params: dict) -> ScoringConfig:
             raise ConfigError(f"params scoring.scales.{scale}: no such scale; known: "
                               f"{sorted(known)}")
         _scoring_config(deep_merge(section, profile or {}), f"scoring.scales.{scale}")
-    scale = params.get("scale", "paper")
+    scale = active_scale(params)
     scoring = _scoring_config(deep_merge(section, profiles.get(scale) or {}), "scoring")
     unknown = sorted(set(scoring.metrics) - set(params.get("experiments") or {}))
     if unknown:

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from replication import layout
-from replication.config import ExperimentConfig, load_experiment, load_params
+from replication.config import ExperimentConfig
+from replication.params import active_scale, load_experiment, load_params
 from replication.fast import fp32_exact
 from replication.fileio import write_json
 from replication.metrics.registry import (ScoringConfig, Session, load_scoring, metrics_for,
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     scoring = load_scoring(params)
     if args.device:
         scoring = dataclasses.replace(scoring, device=args.device)
-    record = score_experiment(cfg, scoring, params.get("scale", "paper"), args.seed)
+    record = score_experiment(cfg, scoring, active_scale(params), args.seed)
     out = layout.score_metrics(cfg.name)
     write_json(out, record)
     timing = record["timing"]

@@ -31,8 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from replication import layout
-from replication.config import (ExperimentConfig, dataset_settings, deep_merge, from_dict,
-                                load_params, scale_profile)
+from replication.config import ExperimentConfig, deep_merge, from_dict
+from replication.params import active_scale, dataset_settings, load_params, scale_profile
 from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
 from replication.data.paired import PairFolder, split_folder
 from replication.errors import ConfigError, TrainingDiverged
@@ -163,7 +163,7 @@ def run_stage(params: dict) -> dict:
     with fp32_exact():
         model, record = train_fallback(*training_set(cfg), scoring.segmenter, device)
     fcn.save_converted(model, FALLBACK_WEIGHTS)
-    scores = score_real_photos(cfg, scoring, params.get("scale", "paper"), model)
+    scores = score_real_photos(cfg, scoring, active_scale(params), model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]
     write_json(FALLBACK_REPORT, {
         **{k: fallback[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou")},

@@ -121,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from replication.config import load_params
+    from replication.params import load_params
     from replication.metrics.registry import load_scoring
     record = run_stage(load_scoring(load_params(args.params)), args.mirror,
                        progress=not args.no_progress)
