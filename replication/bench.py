@@ -43,8 +43,9 @@ from replication.params import parse_overrides
 from replication.data.paired import TrainingPairs
 from replication.errors import ConfigError
 from replication.fileio import write_json, write_text
-from replication.train import (LossMeter, Trainer, build_networks, check_finite,
-                               resolve_device, train)
+from replication.devices import resolve_device
+from replication.models import build
+from replication.train import LossMeter, Trainer, check_finite, train
 
 # what each mode name runs: None = faithful; a dict = fast mode with these FastOptions
 # changed from what train.mode=fast picks on the device (to measure each ingredient)
@@ -362,7 +363,7 @@ def verdict(name: str, passed: bool | None, detail: str) -> dict:
 def verify_forward(cfg: ExperimentConfig, device: torch.device) -> dict:
     """G and D on the device give the CPU's outputs (train-mode BatchNorm, no dropout)."""
     torch.manual_seed(0)
-    G, D = build_networks(cfg)
+    G, D = build(cfg)
     for m in G.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0

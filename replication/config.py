@@ -149,6 +149,9 @@ class ExperimentConfig:
 
 # --- validation ---------------------------------------------------------------------
 
+# 4 down-sampling layers: fewer leave no room for the decoder's 3 dropout layers
+MIN_IMAGE_SIZE = 16
+
 _CHOICES = {
     "generator.arch": ("unet", "encoder_decoder"),
     "generator.norm": ("batch", "instance", "none"),
@@ -172,8 +175,9 @@ def validate(cfg: ExperimentConfig) -> None:
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
     size = cfg.data.image_size
-    if size < 16 or size & (size - 1):
-        raise ConfigError(f"data.image_size={size} must be a power of two >= 16 (paper: 256)")
+    if size < MIN_IMAGE_SIZE or size & (size - 1):
+        raise ConfigError(f"data.image_size={size} must be a power of two >= {MIN_IMAGE_SIZE} "
+                          "(paper: 256)")
     if cfg.data.jitter_size < size:
         raise ConfigError(f"data.load_size={cfg.data.jitter_size} must be >= data.image_size={size}")
     _check_range("generator.dropout_rate", cfg.generator.dropout_rate, 0.0, 1.0, hi_open=True)

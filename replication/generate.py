@@ -22,13 +22,14 @@ from replication.data.paired import TestPairs, to_uint8
 from replication.errors import ConfigError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, write_json
-from replication.train import build_networks, resolve_device
+from replication.devices import resolve_device
+from replication.models import build
 
 
 def load_generator(path: str | Path, device: torch.device) -> tuple[torch.nn.Module, ExperimentConfig]:
     snapshot = checkpoints.load(path, checkpoints.GENERATOR_FORMAT)
     cfg = checkpoints.config_of(snapshot, path)
-    G, _ = build_networks(cfg)
+    G, _ = build(cfg)
     checkpoints.load_weights(G, snapshot["state_dict"], path, "generator")
     return G.to(device), cfg
 

@@ -29,39 +29,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from replication import checkpoints, distributed, fast
+from replication import checkpoints, distributed, fast, models
 from replication.config import ExperimentConfig, dump_yaml
-from replication.data.registry import VERIFIED_MARKER
-from replication.errors import CheckpointError, ConfigError, TrainingDiverged
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
+from replication.data.registry import VERIFIED_MARKER
+from replication.devices import resolve_device
+from replication.errors import CheckpointError, ConfigError, TrainingDiverged
 from replication.fileio import exclusive, write_json, write_text
-from replication.models import build_discriminator, build_generator
 from replication.models.losses import discriminator_loss, generator_loss
-
-LOSS_NAMES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but CUDA is not available; use 'cpu' or 'auto'")
-    return device
-
-
-def build_networks(cfg: ExperimentConfig) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-    g = cfg.generator
-    G = build_generator(g.arch, cfg.data.image_size, 3, 3, ngf=g.ngf, norm=g.norm,
-                        dropout=g.dropout, dropout_rate=g.dropout_rate,
-                        bottleneck_norm=g.bottleneck_norm)
-    if cfg.loss.gan == "none":
-        return G, None  # L1-only objective: no discriminator at all
-    d = cfg.discriminator
-    D = build_discriminator(d.receptive_field, conditional=cfg.loss.gan == "conditional",
-                            in_channels=3, out_channels=3, ndf=d.ndf, norm=d.norm)
-    return G, D
-
 
 def lr_factor(policy: str, total_steps: int):
     """Multiplier of the base lr for optimizer step s (0-based)."""
@@ -89,7 +64,7 @@ class Trainer:
         self.cfg, self.seed, self.device, self.total_steps = cfg, seed, device, total_steps
         self.shard = shard
         torch.manual_seed(seed)  # weight init and dropout draw from the global generator
-        G, D = build_networks(cfg)
+        G, D = models.build(cfg)
         if shard is not None:
             G, D = distributed.convert(G, shard), D and distributed.convert(D, shard)
         self.G = G.to(device).train()

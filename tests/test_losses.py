@@ -17,8 +17,8 @@ def test_zero_logits_give_log_2_per_term():
     zeros = torch.zeros(1, 1, 30, 30)
     assert discriminator_loss(zeros, zeros, scale=1.0).item() == pytest.approx(2 * math.log(2))
     # paper §3.3: D's objective is divided by 2
-    assert discriminator_loss(zeros, zeros).item() == pytest.approx(math.log(2))
-    gan = generator_loss(zeros, torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))["gan"]
+    assert discriminator_loss(zeros, zeros, scale=0.5).item() == pytest.approx(math.log(2))
+    gan = generator_loss(zeros, torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), 100.0)["gan"]
     assert gan.item() == pytest.approx(math.log(2))
 
 
@@ -27,7 +27,7 @@ def test_discriminator_loss_by_hand():
     fake = torch.tensor([[0.5, -3.0]])
     real_term = (softplus(-2.0) + softplus(1.0)) / 2  # mean over patches, label 1
     fake_term = (softplus(0.5) + softplus(-3.0)) / 2  # label 0
-    assert discriminator_loss(real, fake).item() == pytest.approx(0.5 * (real_term + fake_term))
+    assert discriminator_loss(real, fake, scale=0.5).item() == pytest.approx(0.5 * (real_term + fake_term))
     assert discriminator_loss(real, fake, scale=1.0).item() == pytest.approx(real_term + fake_term)
 
 
@@ -52,7 +52,7 @@ def test_l1_only_objective_has_zero_gan_term():
 
 def test_extreme_logits_stay_finite():
     # sigmoid(-200) underflows to 0 in float32; the log-sum-exp form gives ~200
-    loss = generator_loss(torch.tensor([-200.0]), torch.zeros(1), torch.zeros(1))["gan"]
+    loss = generator_loss(torch.tensor([-200.0]), torch.zeros(1), torch.zeros(1), 100.0)["gan"]
     assert loss.item() == pytest.approx(200.0)
     d = discriminator_loss(torch.tensor([-200.0]), torch.tensor([200.0]), scale=1.0)
     assert d.item() == pytest.approx(400.0)
@@ -67,4 +67,4 @@ def test_generator_loss_gradient_reaches_generator_output():
 
 def test_shape_mismatch_is_named():
     with pytest.raises(ValueError, match="same shape"):
-        generator_loss(None, torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8))
+        generator_loss(None, torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8), 100.0)

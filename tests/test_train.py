@@ -59,10 +59,10 @@ def test_loss_falls_on_a_learnable_mapping(tmp_path):
 
 def mean_test_l1(cfg: ExperimentConfig, run: Path | None) -> float:
     from replication.generate import load_generator
-    from replication.train import build_networks
+    from replication.models import build
     if run is None:
         torch.manual_seed(0)
-        G, _ = build_networks(cfg)
+        G, _ = build(cfg)
     else:
         G, _ = load_generator(run / "checkpoints" / "generator.pt", torch.device("cpu"))
     G.eval()

@@ -46,7 +46,7 @@ from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               decode_color_labels, official_histogram,
                                               official_scores, scores)
 from replication.fileio import file_sha256
-from replication.train import resolve_device
+from replication.devices import resolve_device
 
 SEGMENTER_DIR = layout.SEGMENTER  # the `segmenter` stage's output (dvc.yaml)
 FALLBACK_WEIGHTS = SEGMENTER_DIR / "fallback.pt"

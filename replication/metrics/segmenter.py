@@ -44,7 +44,7 @@ from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBA
                                           load_scoring, missing_exact_inputs)
 from replication.metrics.score import score_folders
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
-from replication.train import resolve_device
+from replication.devices import resolve_device
 
 GROUND_TRUTH = "ground-truth"  # the experiment name of the real-photo rows
 

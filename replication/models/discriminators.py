@@ -19,10 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from replication.models.generators import (NORMS, check_choice, check_positive_int, conv_bias,
-                                           init_weights, norm_layer)
+from replication.config import DiscriminatorConfig
+from replication.models.generators import conv_bias, init_weights, norm_layer
 
-RECEPTIVE_FIELDS = (1, 16, 70, 286)
 # the PyTorch code's n_layers for each PatchGAN. Its n_layers=0 is NOT the PixelGAN (docs/architectures.md
 # pitfall): the 1x1 discriminator is built separately by pixel_layers().
 N_LAYERS = {16: 1, 70: 3, 286: 5}
@@ -76,21 +75,13 @@ class Discriminator(nn.Module):
         return self.model(d_input)
 
 
-def build_discriminator(receptive_field: int = 70, conditional: bool = True,
-                        in_channels: int = 3, out_channels: int = 3, *, ndf: int = 64,
-                        norm: str = "batch") -> Discriminator:
-    """A PatchGAN with the given receptive field (paper default 70), initialised per docs/method.md."""
-    if isinstance(receptive_field, bool) or receptive_field not in RECEPTIVE_FIELDS:
-        raise ValueError(f"receptive_field={receptive_field!r} is not one of "
-                         f"{', '.join(map(str, RECEPTIVE_FIELDS))} (paper Table 3)")
-    if not isinstance(conditional, bool):
-        raise ValueError(f"conditional={conditional!r} must be True (cGAN) or False (GAN)")
-    check_choice("norm", norm, NORMS)
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ndf", ndf)):
-        check_positive_int(name, value)
+def build_discriminator(d: DiscriminatorConfig, conditional: bool, in_channels: int,
+                        out_channels: int) -> Discriminator:
+    """The PatchGAN `d` describes, conditional (D(x, y), paper eq. 1) or not (D(y)),
+    initialised per docs/method.md."""
     c_in = in_channels + out_channels if conditional else out_channels
-    if receptive_field == 1:
-        layers = pixel_layers(c_in, ndf, norm)
+    if d.receptive_field == 1:
+        layers = pixel_layers(c_in, d.ndf, d.norm)
     else:
-        layers = patch_layers(c_in, ndf, N_LAYERS[receptive_field], norm)
+        layers = patch_layers(c_in, d.ndf, N_LAYERS[d.receptive_field], d.norm)
     return init_weights(Discriminator(layers, conditional, c_in))

@@ -15,14 +15,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ARCHS = ("unet", "encoder_decoder")
-NORMS = ("batch", "instance", "none")
+from replication.config import GeneratorConfig
+
 # Which decoder layers carry dropout, counted from the bottleneck (0 = first decoder layer).
 # paper + Lua code: the first three (outputs 2x2, 4x4, 8x8 at 256 px).
 # PyTorch code: its innermost block has none, so the next three (4x4, 8x8, 16x16).
 # At small sizes a listed layer that would be the output layer does not exist.
 DROPOUT_LAYERS = {"paper": (0, 1, 2), "pytorch_code": (1, 2, 3), "none": ()}
-MIN_IMAGE_SIZE = 16  # 4 down-sampling layers; fewer leave no room for the 3 CD layers
 
 
 def conv_bias(norm: str) -> bool:
@@ -173,39 +172,12 @@ class Generator(nn.Module):
         return x
 
 
-def check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
-
-
-def check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-
-
-def image_depth(image_size) -> int:
-    """Number of stride-2 layers that take image_size down to 1 px (256 -> 8)."""
-    check_positive_int("image_size", image_size)
-    if image_size & (image_size - 1) or image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size={image_size} must be a power of two >= {MIN_IMAGE_SIZE} "
-                         f"(e.g. 16, 64, 256); resize the data")
-    return image_size.bit_length() - 1
-
-
-def build_generator(arch: str = "unet", image_size: int = 256, in_channels: int = 3,
-                    out_channels: int = 3, *, ngf: int = 64, norm: str = "batch",
-                    dropout: str = "paper", dropout_rate: float = 0.5,
-                    bottleneck_norm: bool = False) -> Generator:
-    """A pix2pix generator for square images of side image_size, initialised per docs/method.md."""
-    check_choice("arch", arch, ARCHS)
-    check_choice("norm", norm, NORMS)
-    check_choice("dropout", dropout, tuple(DROPOUT_LAYERS))
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("ngf", ngf)):
-        check_positive_int(name, value)
-    if not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(f"dropout_rate={dropout_rate!r} must be in [0, 1) (paper: 0.5)")
-    widths = encoder_widths(image_depth(image_size), ngf)
-    skips = arch == "unet"
-    encoder = build_encoder(in_channels, widths, norm, bottleneck_norm)
-    decoder = build_decoder(widths, out_channels, norm, dropout, dropout_rate, skips)
+def build_generator(g: GeneratorConfig, image_size: int, in_channels: int,
+                    out_channels: int) -> Generator:
+    """The generator `g` describes, for square images of side image_size (a power of two,
+    checked by config.validate), initialised per docs/method.md."""
+    widths = encoder_widths(image_size.bit_length() - 1, g.ngf)  # 256 px: 8 layers to 1 px
+    skips = g.arch == "unet"
+    encoder = build_encoder(in_channels, widths, g.norm, g.bottleneck_norm)
+    decoder = build_decoder(widths, out_channels, g.norm, g.dropout, g.dropout_rate, skips)
     return init_weights(Generator(encoder, decoder, skips, in_channels))

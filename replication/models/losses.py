@@ -16,7 +16,7 @@ def bce_against(logits: torch.Tensor, label: float) -> torch.Tensor:
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
-                       scale: float = 0.5) -> torch.Tensor:
+                       scale: float) -> torch.Tensor:
     """scale * (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)).
 
     paper §3.3: "we divide the objective by 2 while optimizing D" (scale=0.5).
@@ -25,7 +25,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
 
 
 def generator_loss(fake_logits: torch.Tensor | None, fake: torch.Tensor, target: torch.Tensor,
-                   l1_weight: float = 100.0) -> dict[str, torch.Tensor]:
+                   l1_weight: float) -> dict[str, torch.Tensor]:
     """{"total", "gan", "l1"}: total = gan + l1_weight * l1.
 
     gan: non-saturating loss BCE(D(x, G(x)), 1), i.e. maximise log D (paper §3.3);
