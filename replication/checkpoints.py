@@ -78,16 +78,43 @@ def load_weights(module: torch.nn.Module, state_dict: dict, path: str | Path, wh
                               "settings or retrain") from None
 
 
-def architecture_keys(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The settings that decide tensor shapes; two configs must agree on them to share weights."""
-    return {"generator": cfg.generator, "discriminator": cfg.discriminator,
-            "loss.gan": cfg.loss.gan, "data.image_size": cfg.data.image_size}
+# Settings that may change between an interrupted run and its resumption: they decide
+# where files go and how often the loop reports, not what the weights become.
+RESUMABLE_CHANGES = ("train.log_every", "train.sample_every", "train.checkpoint_every",
+                     "train.device", "data.root", "data.in_memory", "data.memory_limit_gb",
+                     "generate", "seeds", "name")
 
 
-def check_same_architecture(stored: ExperimentConfig, current: ExperimentConfig, path) -> None:
-    a, b = architecture_keys(stored), architecture_keys(current)
-    diff = [k for k in a if a[k] != b[k]]
-    if diff:
-        raise CheckpointError(f"{path}: checkpoint architecture differs in {diff[0]} "
-                              f"({a[diff[0]]} vs configured {b[diff[0]]}); use a matching "
-                              "config or delete the checkpoint")
+def check_resumable(state: dict, current: ExperimentConfig, seed: int, path: Path,
+                    fingerprint: str, on_code_change: str) -> None:
+    """Every rule for resuming `state` as the run `current` / `seed`, in one place: the
+    same seed and the same settings but RESUMABLE_CHANGES (architecture included: its
+    settings decide every tensor's shape); code or data changed since (`fingerprint`):
+    on_code_change "restart" refuses (the pipeline then starts over), "error" warns."""
+    if state["seed"] != seed:
+        raise CheckpointError(f"{path}: checkpoint is for seed {state['seed']}, not "
+                              f"{seed}; use its run folder or --restart")
+    a, b = _flatten(config_of(state, path).to_dict()), _flatten(current.to_dict())
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key) and not _resumable(key):
+            raise CheckpointError(
+                f"{path}: checkpoint was trained with {key}={a.get(key)!r}, config now says "
+                f"{b.get(key)!r}; restore the setting or pass --restart to start over")
+    if state.get("fingerprint") != fingerprint:
+        message = (f"{path}: the training code or the dataset changed since this checkpoint "
+                   "was written")
+        if on_code_change == "restart":
+            raise CheckpointError(message)
+        print(f"warning: {message}; resuming anyway (pass --restart to start over)")
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_CHANGES)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out

@@ -31,7 +31,7 @@ COMMANDS = {
               "score generated images: FCN-score, label scores, FID/KID, Lab colour"),
     "tables": ("replication.tables",
                "render the results tables, claims and README from the metrics files"),
-    "notebook": ("replication.tables",
+    "notebook": ("replication.report",
                  "execute notebooks/results.ipynb (papermill) and render it to HTML"),
     "bench": ("replication.bench",
               "time training and generation: faithful vs fast mode, concurrency, equivalence"),
@@ -40,10 +40,6 @@ COMMANDS = {
     "config": ("replication.params",
                "print an experiment's resolved configuration (paper settings by default)"),
 }
-
-
-# commands whose module exposes other names than add_arguments / run
-ENTRY_POINTS = {"notebook": ("add_notebook_arguments", "run_notebook")}
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -57,10 +53,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             mod = importlib.import_module(module)
-            add, run = ENTRY_POINTS.get(name, ("add_arguments", "run"))
             sub_parser.description = mod.__doc__
-            getattr(mod, add)(sub_parser)
-            sub_parser.set_defaults(_run=getattr(mod, run))
+            mod.add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=mod.run)
     return parser
 
 

@@ -64,7 +64,6 @@ class DataConfig:
     test_split: str = "test"  # cityscapes and maps: "val" (docs/datasets.md)
     in_memory: str = "auto"  # decode once and keep uint8 pairs in RAM: auto | yes | no
     memory_limit_gb: float = 8.0  # "auto" keeps images in RAM below this size
-    num_workers: int = 0  # DataLoader workers (0: decoded images make workers unneeded)
 
     @property
     def jitter_size(self) -> int:

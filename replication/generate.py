@@ -144,7 +144,7 @@ def run(args) -> int:
     cfg = config_from_args(args)
     for seed in args.seed or list(cfg.seeds):
         out = layout.generated_dir(cfg.name, seed)
-        summary = generate(layout.run_dir(cfg.name, seed) / "checkpoints" / "generator.pt", out,
+        summary = generate(layout.generator_path(layout.run_dir(cfg.name, seed)), out,
                            data=cfg.data, split=args.split, mode=args.mode,
                            batch_size=args.batch_size, device=args.device, seed=args.sample_seed,
                            max_images=cfg.generate.max_images)

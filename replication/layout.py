@@ -26,10 +26,25 @@ METRICS = Path("metrics")
 SEGMENTER = RUNS / "segmenter"
 MANUAL_INPUTS_RECORD = Path("data/manual_inputs.json")
 WEIGHTS = Path("data/weights")  # the `weights` stage: downloaded FCN-8s, weights.json
+GROUND_TRUTH = "ground-truth"  # metrics/ground-truth/: the real photos scored like generated ones
+# the `segmenter` stage's files (metrics/fcn_score.py reads them)
+FALLBACK_SEGMENTER = SEGMENTER / "fallback.pt"
+FALLBACK_REPORT = SEGMENTER / "fallback.json"
+CONVERTED_FCN = SEGMENTER / "fcn8s-cityscapes.pt"
 
 
 def run_dir(experiment: str, seed: int) -> Path:
     return RUNS / experiment / f"seed-{seed}"
+
+
+def state_path(run: Path) -> Path:
+    """A run folder's full training state (exact resume)."""
+    return Path(run) / "checkpoints" / "state.pt"
+
+
+def generator_path(run: Path) -> Path:
+    """A run folder's generator snapshot, written once training finishes."""
+    return Path(run) / "checkpoints" / "generator.pt"
 
 
 def log_dir(experiment: str, seed: int) -> Path:

@@ -2,7 +2,7 @@
 
 params.yaml says only what differs from the paper: the experiment grid, the scale
 profiles and optional global defaults. Resolution order for one experiment (later wins):
-    config.py defaults -> the dataset's paper settings (data/registry.py)
+    config.py defaults -> the dataset's paper settings (datasets.py)
     -> params["defaults"] -> params["experiments"][name] -> params["scales"][scale]
 YAML syntax errors name the file and line; sections of the wrong kind, unknown keys and
 wrong types fail with the key's path.
@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from replication.config import DataConfig, ExperimentConfig, deep_merge, dump_yaml, from_dict
+from replication.datasets import DATASETS
 from replication.errors import ConfigError
 
 PAPER = "paper"  # the scale of the full reproduction, the default
@@ -126,7 +127,6 @@ def experiment_dict(params: dict[str, Any], name: str, overrides: dict | None = 
 
 def dataset_settings(dataset: str) -> dict:
     """The paper's per-dataset settings (docs/datasets.md) from the registry; {} for your own data."""
-    from replication.data.registry import DATASETS
     info = DATASETS.get(dataset)
     if info is None:
         return {}

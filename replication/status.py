@@ -34,7 +34,7 @@ def experiment_rows(params_path: str) -> list[dict]:
         for seed in cfg.seeds:
             rows.append({
                 "experiment": name, "seed": seed,
-                "trained": (layout.run_dir(name, seed) / "checkpoints" / "generator.pt").is_file(),
+                "trained": layout.generator_path(layout.run_dir(name, seed)).is_file(),
                 "generated": f"{count_images(layout.generated_dir(name, seed))}/{expected}",
                 "complete": expected > 0 and
                 count_images(layout.generated_dir(name, seed)) == expected,

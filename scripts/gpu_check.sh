@@ -4,13 +4,16 @@
 #   scripts/gpu_check.sh                 # on a GPU machine, from the repository root
 #   scripts/gpu_check.sh --cpu-dry-run   # the same steps on the CPU at toy sizes (~3 min)
 #
-# Needs python3 with torch, numpy, pillow, pyyaml, tqdm (no dvc, dvclive, pytorch-fid:
-# nothing here imports them; training logs no curves without dvclive). Steps, each
-# under its own time limit, each run even if an earlier one failed:
+# Needs python3 with torch, numpy, pillow, pyyaml, tqdm, pytest (no dvc, dvclive,
+# pytorch-fid: nothing here imports them; training logs no curves without dvclive).
+# Steps, each under its own time limit, each run even if an earlier one failed:
 #   env      the card, driver, torch
-#   verify   G and D on the GPU vs the CPU; fast vs faithful step (fp32 and bf16
-#            tolerances); CUDA graph vs eager (same dropout draws); fast-mode L1 falls
-#            over 200 steps; exact resume of train() in fast mode
+#   verify   `pytest -m gpu tests/test_gpu.py`: G and D on the GPU vs the CPU; fast vs
+#            faithful step (fp32 and bf16 tolerances); CUDA graph vs eager (same dropout
+#            draws); fast-mode L1 falls over 200 steps; exact resume of train() in fast
+#            mode (the measured values are in verify.log). The dry run hides CUDA, so
+#            those are skipped, and runs the file's CPU test instead: fast fp32 vs
+#            faithful step on the CPU, which also catches other dropout draws
 #   b1       256 px batch 1, default L1+cGAN model: faithful, fast and fast variants
 #            (which ingredient helps), generation images/s, 1/2/4 concurrent fast runs,
 #            the 200-step loss curves of faithful and fast (steps/s and curves are also
@@ -34,10 +37,12 @@ if [ "$DRY" = 1 ]; then  # same steps, toy sizes: catches bugs without a GPU
   DEVICE=cpu; SIZE=32; B10=4; NETS=(--set generator.ngf=8 --set discriminator.ndf=8)
   TIMING=(--blocks 2 --block-seconds 0.2 --warmup 1); CONC=(--concurrent 1,2 --concurrent-seconds 1)
   CURVES=20
+  VERIFY=(env CUDA_VISIBLE_DEVICES= "$PY" -m pytest -q -rA tests/test_gpu.py)
 else
   DEVICE=cuda; SIZE=256; B10=10; NETS=()
   TIMING=(--blocks 5 --block-seconds 1.0 --warmup 3); CONC=(--concurrent 1,2,4 --concurrent-seconds 8)
   CURVES=200
+  VERIFY=("$PY" -m pytest -q -rA -m gpu tests/test_gpu.py)
 fi
 BENCH=("$PY" -m replication.bench --device "$DEVICE" --image-size "$SIZE" "${NETS[@]}")
 
@@ -66,7 +71,7 @@ else:
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$OUT/env.log"
 
-step verify 120 "${BENCH[@]}" --verify --blocks 0 --json "$OUT/verify.json"
+step verify 120 "${VERIFY[@]}"
 step b1 200 "${BENCH[@]}" --batch-size 1 "${TIMING[@]}" "${CONC[@]}" \
   --modes faithful,fast,fast-eager,fast-fp32,fast-nchw --curves "$CURVES" \
   --json "$OUT/bench-b1.json" --markdown "$OUT/bench-b1.md"
@@ -78,9 +83,11 @@ step b10 90 "${BENCH[@]}" --batch-size "$B10" "${TIMING[@]}" --modes faithful,fa
   echo
   echo "Command: \`OUT=$OUT scripts/gpu_check.sh${1:+ $1}\` (failed steps: ${FAILED[*]:-none})"
   echo
-  echo "Equivalence checks:"
+  echo "Equivalence checks (\`${VERIFY[*]}\`):"
   echo
-  grep '^verify ' "$OUT/verify.log" | sed 's/^/- /'
+  # pytest's summary: one line per test (-rA), then the counts
+  SUMMARY=$(grep -E '^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) |^[0-9]+ (passed|failed|skipped|deselected|errors?)|^no tests ran' "$OUT/verify.log")
+  [ -n "$SUMMARY" ] && echo "$SUMMARY" | sed 's/^/- /' || echo "- (no pytest summary: see $OUT/verify.log)"
   for md in "$OUT/bench-b1.md" "$OUT/bench-b10.md"; do
     echo; [ -f "$md" ] && cat "$md" || echo "($md missing: its step failed)"
   done

@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+import torchvision
+
+from replication.data.synthetic.toy import write_pairs  # toy pairs; tests import it from here
 
 torch.set_num_threads(1)  # 2-core CI machine; tests run in parallel processes
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "ERROR")
-
-
-def colour_transform(a: np.ndarray) -> np.ndarray:
-    """A fixed, learnable pixel-wise map: a channel permutation.
-
-    A permutation commutes exactly with any per-channel resize, so the pair stays exact
-    through the jitter's resize (an inversion would not: rounding differs at .5).
-    """
-    return a[..., [2, 0, 1]]
-
-
-def smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Low-frequency colour blobs: learnable by a small U-Net in a few hundred steps."""
-    coarse = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-    return np.asarray(Image.fromarray(coarse).resize((size, size), Image.BILINEAR))
-
-
-def write_pairs(root: Path, splits: dict[str, int], size: int = 32, seed: int = 0,
-                suffix: str = ".png") -> Path:
-    """<root>/<split>/<i><suffix>: A | B with B = colour_transform(A)."""
-    rng = np.random.default_rng(seed)
-    for split, count in splits.items():
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            a = smooth_image(rng, size)
-            Image.fromarray(np.concatenate([a, colour_transform(a)], axis=1)).save(
-                root / split / f"{i}{suffix}")
-    return root
 
 
 @pytest.fixture
@@ -55,3 +29,25 @@ def tiny_overrides(**extra) -> dict:
     for section, values in extra.items():
         cfg.setdefault(section, {}).update(values)
     return cfg
+
+
+@pytest.fixture
+def float64():
+    """Build and train in float64 for the test (networks, data, optimizer state): the
+    reference runs whose rounding is too small for Adam's eps to amplify."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)
+
+
+def inception_state_bytes() -> bytes:
+    """A torch.save'd state dict in pytorch-fid's Inception key layout (random weights):
+    torchvision builds it alone, as pytorch-fid's FID blocks subclass torchvision's
+    InceptionA/C/E with the same parameters."""
+    torch.manual_seed(0)
+    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
+                                          init_weights=True)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    return buf.getvalue()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from replication.data import registry
+from replication import datasets
 from replication.data.cityscapes_build import CityscapesBuildError, build_cityscapes_pairs
 from replication.data import download
 from replication.data.download import download_dataset
@@ -158,8 +158,8 @@ def test_count_mismatch_and_missing_zip_are_clear_errors(tmp_path):
 
 
 def test_download_builds_from_official_zips_instead_of_the_archive(tmp_path, monkeypatch):
-    info = dataclasses.replace(registry.DATASETS["cityscapes"], splits={"train": 2, "val": 2})
-    monkeypatch.setitem(registry.DATASETS, "cityscapes", info)
+    info = dataclasses.replace(datasets.DATASETS["cityscapes"], splits={"train": 2, "val": 2})
+    monkeypatch.setitem(datasets.DATASETS, "cityscapes", info)
     root = tmp_path / "data"
     # an earlier install from the upstream archive: no labelIds, so the zips replace it
     (root / "cityscapes").mkdir(parents=True)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import colour_transform, write_pairs
 from replication.config import DataConfig
 from replication.data.paired import (DataError, Schedule, TestPairs, TrainingPairs,
                                      to_uint8, to_unit_range)
+from replication.data.synthetic.toy import colour_transform, write_pairs
 
 
 def data_config(root: Path, **kw) -> DataConfig:

@@ -70,14 +70,6 @@ def one_process_group(tmp_path):
     dist.destroy_process_group()
 
 
-@pytest.fixture
-def float64():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
-
-
 def test_sync_batchnorm_matches_batchnorm(one_process_group, float64):
     # with one rank the global batch is the local one: outputs, gradients and running
     # statistics must be BatchNorm2d's (an independent implementation), up to the order of

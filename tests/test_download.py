@@ -13,7 +13,8 @@ from PIL import Image
 
 from replication.errors import ConfigError
 from replication import fetch
-from replication.data import download, registry
+from replication import datasets
+from replication.data import download
 from replication.data.download import DownloadError, download_dataset
 from tests.http_fixtures import ArchiveServer, closed_port_url
 
@@ -23,9 +24,9 @@ COUNTS = {"train": 3, "val": 2}
 @pytest.fixture(autouse=True)
 def small_facades(monkeypatch):
     """Registry facades with the tiny archive's counts; no waiting between retries."""
-    info = dataclasses.replace(registry.DATASETS["facades"], splits=dict(COUNTS),
+    info = dataclasses.replace(datasets.DATASETS["facades"], splits=dict(COUNTS),
                                archive_bytes=None)
-    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    monkeypatch.setitem(datasets.DATASETS, "facades", info)
     monkeypatch.setattr(fetch, "BACKOFF_BASE_S", 0.0)
     monkeypatch.delenv(fetch.MIRROR_ENV, raising=False)
 
@@ -75,26 +76,26 @@ def assert_nothing_installed(root):
 
 def test_registry_holds_the_spec_facts(monkeypatch):
     monkeypatch.undo()  # the real registry, not the tiny one
-    facades = registry.get_dataset("facades")
+    facades = datasets.get_dataset("facades")
     assert facades.splits == {"train": 400, "val": 100, "test": 106}
     assert facades.archive_bytes == 30_168_306 and facades.paper_direction == "BtoA"
-    assert registry.get_dataset("cityscapes").splits == {"train": 2975, "val": 500}
-    assert registry.get_dataset("cityscapes").test_split == "val"
-    assert registry.get_dataset("maps").splits == {"train": 1096, "val": 1098}
-    assert registry.get_dataset("edges2shoes").paper_batch_size == 4
-    assert registry.dataset_url("maps") == \
+    assert datasets.get_dataset("cityscapes").splits == {"train": 2975, "val": 500}
+    assert datasets.get_dataset("cityscapes").test_split == "val"
+    assert datasets.get_dataset("maps").splits == {"train": 1096, "val": 1098}
+    assert datasets.get_dataset("edges2shoes").paper_batch_size == 4
+    assert datasets.dataset_url("maps") == \
         "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/maps.tar.gz"
 
 
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(ConfigError, match="known: facades, cityscapes, maps"):
-        registry.get_dataset("facade")
+        datasets.get_dataset("facade")
 
 
 def test_mirror_argument_beats_env_var_beats_upstream(monkeypatch):
     monkeypatch.setenv(fetch.MIRROR_ENV, "http://env.example/pix")
-    assert registry.dataset_url("maps") == "http://env.example/pix/maps.tar.gz"
-    assert registry.dataset_url("maps", "http://arg.example/") == "http://arg.example/maps.tar.gz"
+    assert datasets.dataset_url("maps") == "http://env.example/pix/maps.tar.gz"
+    assert datasets.dataset_url("maps", "http://arg.example/") == "http://arg.example/maps.tar.gz"
 
 
 # --- success paths --------------------------------------------------------------------
@@ -229,10 +230,10 @@ def test_image_of_wrong_size_is_rejected(tmp_path):
 def test_upstream_size_is_advisory_and_recorded(tmp_path, archive, monkeypatch, capsys):
     # the loopback server stands in for the upstream host; the pinned size is wrong by one
     # byte, every content check passes: installed, with a warning and the check recorded
-    info = dataclasses.replace(registry.DATASETS["facades"], archive_bytes=len(archive) + 1)
-    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    info = dataclasses.replace(datasets.DATASETS["facades"], archive_bytes=len(archive) + 1)
+    monkeypatch.setitem(datasets.DATASETS, "facades", info)
     with serve(archive) as server:
-        monkeypatch.setattr(registry, "BASE_URL", server.url)
+        monkeypatch.setattr(datasets, "BASE_URL", server.url)
         download_dataset("facades", tmp_path, progress=False)
     marker = json.loads((tmp_path / "facades" / ".verified.json").read_text())
     assert marker["origin"] == "upstream" and marker["source"] == server.url + "facades.tar.gz"
@@ -242,8 +243,8 @@ def test_upstream_size_is_advisory_and_recorded(tmp_path, archive, monkeypatch, 
 
 def test_mirror_archive_is_trusted_on_content_not_size(tmp_path, archive, monkeypatch):
     # a lab mirror may recompress: the upstream pin does not apply, the content checks do
-    info = dataclasses.replace(registry.DATASETS["facades"], archive_bytes=len(archive) + 1)
-    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    info = dataclasses.replace(datasets.DATASETS["facades"], archive_bytes=len(archive) + 1)
+    monkeypatch.setitem(datasets.DATASETS, "facades", info)
     with serve(archive) as server:
         download_dataset("facades", tmp_path, mirror=server.url, progress=False)
     marker = json.loads((tmp_path / "facades" / ".verified.json").read_text())
@@ -253,8 +254,8 @@ def test_mirror_archive_is_trusted_on_content_not_size(tmp_path, archive, monkey
 
 
 def test_maps_pairs_are_1200x600(tmp_path, monkeypatch):
-    info = dataclasses.replace(registry.DATASETS["maps"], splits={"train": 2, "val": 1})
-    monkeypatch.setitem(registry.DATASETS, "maps", info)
+    info = dataclasses.replace(datasets.DATASETS["maps"], splits={"train": 2, "val": 1})
+    monkeypatch.setitem(datasets.DATASETS, "maps", info)
     members = {f"maps/{split}/{i}.jpg": jpeg(size=(1200, 600))
                for split, n in info.splits.items() for i in range(1, n + 1)}
     with ArchiveServer({"/maps.tar.gz": make_tar(members)}) as server:
@@ -276,8 +277,8 @@ def test_intact_download_failing_a_content_check_is_kept_for_the_fix(tmp_path, m
         with pytest.raises(DownloadError, match="expected 3; kept the intact download"):
             download_dataset("facades", tmp_path, mirror=server.url, progress=False)
         assert downloads(tmp_path) == ["facades.tar.gz", "facades.tar.gz.origin.json"]
-        fixed = dataclasses.replace(registry.DATASETS["facades"], splits={"train": 4, "val": 2})
-        monkeypatch.setitem(registry.DATASETS, "facades", fixed)
+        fixed = dataclasses.replace(datasets.DATASETS["facades"], splits={"train": 4, "val": 2})
+        monkeypatch.setitem(datasets.DATASETS, "facades", fixed)
         download_dataset("facades", tmp_path, mirror=server.url, progress=False)
         assert len(server.requests) == 1
     marker = json.loads((tmp_path / "facades" / ".verified.json").read_text())

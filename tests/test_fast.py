@@ -44,15 +44,6 @@ def parameters(trainer: Trainer):
     return [p for net in trainer.networks() for p in net.parameters()]
 
 
-@pytest.fixture
-def float64():
-    """Build and train in float64 for the block (networks, data, optimizer state)."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
-
-
 def reference_adam(params, train_cfg, options):
     return torch.optim.Adam(params, lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2))
 

@@ -1,14 +1,12 @@
-import argparse
 import struct
 
 import numpy as np
 import pytest
 import torch
 
-from replication.errors import ConfigError
 from replication.metrics.fcn import (
     FCN8s, CaffeModelError, fcn8s_from_caffemodel, load_converted, load_segmenter,
-    read_caffemodel, run, save_converted, segment)
+    read_caffemodel, save_converted, segment)
 
 # --- a tiny protobuf writer, independent of the reader under test ----------------------
 
@@ -271,9 +269,3 @@ def test_converted_round_trip_and_load_by_extension(tmp_path):
         load_converted(tmp_path / "other.pth")
     with pytest.raises(CaffeModelError, match=r"\.caffemodel, \.pt or \.pth"):
         load_segmenter(tmp_path / "fcn.onnx")
-
-
-def test_convert_command_rejects_unknown_output_suffix(tmp_path):
-    args = argparse.Namespace(caffemodel=str(tmp_path / "w.caffemodel"), out=str(tmp_path / "x.bin"))
-    with pytest.raises(ConfigError, match="x.bin"):
-        run(args)

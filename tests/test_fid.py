@@ -9,7 +9,7 @@ from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from replication.errors import ScoringError
-from replication.metrics.fid import (WEIGHTS_FILE, WeightsUnavailable, _unbiased_mmd2, fid_kid,
+from replication.metrics.fid import (WeightsUnavailable, _unbiased_mmd2, fid_kid,
                                      frechet_distance, image_features,
                                      kernel_inception_distance, kid_subset_size,
                                      load_inception)
@@ -145,7 +145,7 @@ def test_kid_is_reproducible_with_seed():
 
 def test_kid_needs_two_samples():
     with pytest.raises(ScoringError, match="n = 1, 5"):
-        kernel_inception_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+        kernel_inception_distance(np.zeros((1, 3)), np.zeros((5, 3)), 1000, 100)
 
 
 # --- fid_kid record -----------------------------------------------------------------
@@ -157,6 +157,9 @@ def write_pngs(folder: Path, colours, size=(8, 8)) -> Path:
     return folder
 
 
+KID = {"kid_subsets": 100, "kid_subset_size": 1000}  # the ScoringConfig defaults
+
+
 def mean_colour_features(files):
     """Stub extractor: each image's mean RGB (3-d features)."""
     return np.stack([np.asarray(Image.open(f), np.float64).mean((0, 1)) for f in files])
@@ -166,10 +169,10 @@ def test_fid_kid_with_stub_features(tmp_path):
     rng = np.random.default_rng(0)
     gen = write_pngs(tmp_path / "gen", rng.integers(0, 256, (6, 3)))
     real = write_pngs(tmp_path / "real", rng.integers(0, 256, (9, 3)))
-    out = fid_kid(gen, real, feature_fn=mean_colour_features)
+    out = fid_kid(gen, real, mean_colour_features, **KID)
     assert out["n_generated"] == 6 and out["n_real"] == 9
     assert out["kid_subset_size"] == 3 and out["kid_subsets"] == 100  # half of min(6, 9)
-    for key in ("fid", "kid_mean", "kid_std", "feature_extractor", "weights"):
+    for key in ("fid", "kid_mean", "kid_std"):
         assert key in out
     fg = mean_colour_features(sorted(gen.iterdir()))
     fr = mean_colour_features(sorted(real.iterdir()))
@@ -181,34 +184,22 @@ def test_fid_kid_with_stub_features(tmp_path):
 def test_fid_kid_identical_folders_give_zero_fid(tmp_path):
     colours = np.random.default_rng(1).integers(0, 256, (5, 3))
     gen, real = write_pngs(tmp_path / "gen", colours), write_pngs(tmp_path / "real", colours)
-    out = fid_kid(gen, real, feature_fn=mean_colour_features)
+    out = fid_kid(gen, real, mean_colour_features, **KID)
     assert out["fid"] == pytest.approx(0.0, abs=1e-6)
-
-
-def test_fid_kid_missing_weights_returns_reason(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # empty hub cache
-    gen = write_pngs(tmp_path / "gen", [(1, 2, 3)] * 3)
-    real = write_pngs(tmp_path / "real", [(4, 5, 6)] * 4)
-    out = fid_kid(gen, real)
-    assert out["available"] is False and WEIGHTS_FILE in out["reason"]
-    assert "\n" not in out["reason"]
-    assert out["n_generated"] == 3 and out["n_real"] == 4
-    explicit = fid_kid(gen, real, weights=tmp_path / "nope.pth")
-    assert explicit["available"] is False and "nope.pth" in explicit["reason"]
 
 
 def test_fid_kid_empty_folder_is_named(tmp_path):
     (tmp_path / "gen").mkdir()
     real = write_pngs(tmp_path / "real", [(0, 0, 0)] * 2)
     with pytest.raises(ScoringError, match="gen"):
-        fid_kid(tmp_path / "gen", real, feature_fn=mean_colour_features)
+        fid_kid(tmp_path / "gen", real, mean_colour_features, **KID)
 
 
 def test_fid_kid_resolution_mismatch_is_an_error(tmp_path):
     gen = write_pngs(tmp_path / "gen", [(0, 0, 0)] * 2, size=(8, 8))
     real = write_pngs(tmp_path / "real", [(0, 0, 0)] * 2, size=(16, 16))
     with pytest.raises(ScoringError, match="one resolution"):
-        fid_kid(gen, real, feature_fn=mean_colour_features)
+        fid_kid(gen, real, mean_colour_features, **KID)
 
 
 # --- Inception loading --------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from replication import tables
+from replication import report, tables
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "results.ipynb"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
@@ -74,12 +74,12 @@ def write_smoke(root: Path) -> Path:
 
 def execute(root: Path) -> tuple[nbformat.NotebookNode, str]:
     parser = argparse.ArgumentParser()
-    tables.add_notebook_arguments(parser)
+    report.add_arguments(parser)
     folders = [f"--{n}={root / n}" for n in ("tables", "metrics", "logs", "generated", "data")]
     args = parser.parse_args([f"--params={root / 'params.yaml'}", *folders, "--images=2",
                               f"--notebook={NOTEBOOK}", f"--executed={root / 'out.ipynb'}",
                               f"--html={root / 'out.html'}"])
-    assert tables.run_notebook(args) == 0
+    assert report.run(args) == 0
     return nbformat.read(root / "out.ipynb", as_version=4), (root / "out.html").read_text()
 
 
@@ -114,7 +114,7 @@ def test_figure4_grid_columns_and_orientation(tmp_path):
     root = write_smoke(tmp_path)
     columns = [("L1", "cityscapes-l1"), ("cGAN", "cityscapes-cgan"),
                ("L1+cGAN", "cityscapes-l1-cgan")]
-    fig, notes = tables.figure4_grid(columns, root / "params.yaml", root / "generated",
+    fig, notes = report.figure4_grid(columns, root / "params.yaml", root / "generated",
                                      root / "data", seed=0, n_images=2)
     titles = [ax.get_title() for ax in fig.axes[:4]]
     assert titles == ["Input", "L1", "L1+cGAN", "Target"]  # cGAN has no images: skipped
@@ -138,5 +138,5 @@ def test_notebook_has_a_papermill_parameters_cell():
 
 def test_missing_notebook_is_a_one_line_error(tmp_path):
     with pytest.raises(tables.TablesError, match="nowhere.ipynb: notebook not found"):
-        tables.execute_notebook(tmp_path / "nowhere.ipynb", tmp_path / "x.ipynb",
+        report.execute_notebook(tmp_path / "nowhere.ipynb", tmp_path / "x.ipynb",
                                 tmp_path / "x.html", {})

@@ -24,7 +24,7 @@ STAGE_MODULES = {"download": "replication.data.download", "train": "replication.
                  "generate": "replication.generate", "weights": "replication.metrics.weights",
                  "segmenter": "replication.metrics.segmenter",
                  "score": "replication.metrics.score", "tables": "replication.tables",
-                 "notebooks": "replication.tables"}
+                 "notebooks": "replication.report"}
 
 
 def stage_deps(name: str) -> list[str]:
@@ -49,7 +49,7 @@ def test_stage_deps_cover_the_code_it_runs(stage):
 def test_the_closure_follows_imports_inside_functions():
     # train.run imports layout lazily; the notebook stage runs tables, which imports config
     assert "layout.py" in layout.code_closure("replication.train")
-    assert "data/synthetic.py" in layout.code_closure("replication.data.download")
+    assert "data/synthetic/__init__.py" in layout.code_closure("replication.data.download")
     assert "cli.py" not in layout.code_closure("replication.train")  # the dispatcher
 
 

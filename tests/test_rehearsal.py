@@ -11,7 +11,6 @@ stage of the real dvc.yaml and params.yaml: download -> weights -> train (256 px
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
@@ -22,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torchvision
 import yaml
 
 from replication.data import synthetic
 from replication.metrics import fcn, fid, weights
+from conftest import inception_state_bytes
 from test_fcn import write_caffemodel
 from tests.http_fixtures import ArchiveServer
 
@@ -47,22 +45,13 @@ def full_size_caffemodel(path: Path) -> bytes:
     return write_caffemodel(path, blobs, unpacked_every=10**9).read_bytes()
 
 
-def inception_bytes() -> bytes:
-    torch.manual_seed(0)
-    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
-                                          init_weights=True)
-    buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
-    return buf.getvalue()
-
-
 def mirror_files(folder: Path) -> dict[str, bytes]:
     files = {}
     for name in DATASETS:  # quality 75: a third of the bytes, the same layout and geometry
         path = synthetic.write_archive(name, folder, quality=75)
         files[f"/{path.name}"] = path.read_bytes()
     files[f"/{weights.FCN_FILE}"] = full_size_caffemodel(folder / weights.FCN_FILE)
-    files[f"/{fid.WEIGHTS_FILE}"] = inception_bytes()
+    files[f"/{fid.WEIGHTS_FILE}"] = inception_state_bytes()
     return files
 
 

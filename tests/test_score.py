@@ -15,9 +15,10 @@ from PIL import Image
 from replication.errors import ScoringError
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
-from replication.metrics import registry, score
-from replication.metrics.registry import (METRICS, ScoringConfig, Session, load_scoring,
-                                          metrics_for)
+from replication.metrics import fcn_score, score
+from replication.metrics.registry import METRICS, metrics_for
+from replication.metrics.session import Session
+from replication.metrics.settings import ScoringConfig, load_scoring
 
 ROAD, CAR, SIDEWALK, BICYCLE = 0, 13, 1, 18  # train ids (cityscapesscripts label table)
 ROAD_RGB, CAR_RGB, SIDEWALK_RGB, VOID_RGB = (128, 64, 128), (0, 0, 142), (244, 35, 232), (0, 0, 0)
@@ -269,7 +270,7 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
     write_params(tmp_path, {"cs": {"data": {"dataset": "cityscapes", "image_size": SIZE}}},
                  {"inception_weights": str(tmp_path / "missing.pth")})
     no_fid_weights(monkeypatch, tmp_path)
-    monkeypatch.setattr(registry, "load_fallback_segmenter",
+    monkeypatch.setattr(fcn_score, "load_fallback_segmenter",
                         lambda: (RedThreshold(), {"segmenter": "red"}))
     save(tmp_path / "generated/cs/seed-0/1.png", red_split_image())  # car on columns 8-15
     rows_8_to_15 = (slice(8, None), slice(None))
@@ -345,9 +346,9 @@ def test_params_override_the_rule_and_smoke_values_merge(tmp_path):
     scoring = load_scoring(params)
     assert scoring.segmenter.iterations == 7 and scoring.segmenter.lr == 1e-4
     assert metrics_for(cityscapes_cfg(name="cs"), scoring) == ["fcn_score_fallback", "fid_kid"]
-    params["scoring"]["metrics"] = {"cs": ["fcn_score"]}
-    with pytest.raises(ConfigError, match="scoring.metrics.cs"):
-        load_scoring(params)
+    params["scoring"]["metrics"] = {"cs": ["fcn_score"]}  # no such protocol
+    with pytest.raises(ConfigError, match="scoring.metrics.cs.*'fcn_score' is not one of"):
+        metrics_for(cityscapes_cfg(name="cs"), load_scoring(params))
     params["scoring"] = {"segmenter": {"widht": 3}}
     with pytest.raises(ConfigError, match="widht"):
         load_scoring(params)

@@ -10,7 +10,7 @@ import yaml
 
 from replication.data.synthetic import make_synthetic
 from replication.metrics import fcn, segmenter
-from replication.metrics.registry import SegmenterConfig, load_scoring
+from replication.metrics.settings import SegmenterConfig, load_scoring
 
 TINY = {"widths": [4, 8, 8, 8, 8], "fc_width": 16, "iterations": 40, "batch_size": 4,
         "lr": 2e-3, "log_every": 10}

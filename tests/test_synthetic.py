@@ -14,7 +14,9 @@ from PIL import Image
 from scipy import ndimage
 
 from replication.errors import ConfigError, DataError
-from replication.data import registry, synthetic
+from replication import datasets
+from replication.data import synthetic
+from replication.data.synthetic import toy
 from replication.data.download import download_dataset
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
 
@@ -28,7 +30,7 @@ UPSTREAM_SPLITS = {"cityscapes": {"train", "val"}, "facades": {"train", "val", "
 def root(tmp_path_factory):
     """All three datasets at their default counts, seed 0 (about 3 s)."""
     root = tmp_path_factory.mktemp("datasets")
-    for name in synthetic.SYNTHETIC_NAMES:
+    for name in datasets.PAPER_DATASETS:
         synthetic.make_synthetic(name, root, size=SIZE, seed=0)
     return root
 
@@ -110,7 +112,7 @@ def test_label_half_decodes_to_the_rendered_train_ids(root):
     hits = total = 0
     for path, _, label_half in decoded_split(root, "val"):
         rng = synthetic.image_rng(0, "cityscapes", "val", int(path.stem))
-        _, train_ids = synthetic.render_cityscapes_like(rng, SIZE)
+        _, train_ids = synthetic.cityscapes.render_cityscapes_like(rng, SIZE)
         hits += (nearest_colour(label_half, PALETTE) == train_ids).sum()
         total += train_ids.size
     assert hits / total >= 0.95
@@ -130,8 +132,8 @@ def test_training_split_shows_many_classes_sky_above_road(root):
 def test_label_colours_are_the_official_cityscapes_colours():
     # the published Cityscapes colours of road and sky (cityscapesscripts label table)
     pair = synthetic.render_pair(0, "cityscapes", "train", 1, SIZE)
-    labels = synthetic.render_cityscapes_like(synthetic.image_rng(0, "cityscapes", "train", 1),
-                                              SIZE)[1]
+    labels = synthetic.cityscapes.render_cityscapes_like(
+        synthetic.image_rng(0, "cityscapes", "train", 1), SIZE)[1]
     label_half = pair[:, SIZE:]
     assert (label_half[labels == CLASS_NAMES.index("road")] == (128, 64, 128)).all()
     assert (label_half[labels == CLASS_NAMES.index("sky")] == (70, 130, 180)).all()
@@ -156,9 +158,9 @@ def test_texture_within_a_class_is_far_above_jpeg_noise(root):
 
 
 def test_same_labels_painted_twice_give_different_photos():
-    scene = synthetic.cityscapes_scene(np.random.default_rng(11), SIZE)
-    first = synthetic.paint(np.random.default_rng(1), scene).astype(float)
-    second = synthetic.paint(np.random.default_rng(2), scene).astype(float)
+    scene = synthetic.cityscapes.cityscapes_scene(np.random.default_rng(11), SIZE)
+    first = synthetic.scene.paint(np.random.default_rng(1), scene).astype(float)
+    second = synthetic.scene.paint(np.random.default_rng(2), scene).astype(float)
     labels = scene.label_array()
     for cls in ("building", "road", "sky"):
         mask = labels == CLASS_NAMES.index(cls)
@@ -167,7 +169,8 @@ def test_same_labels_painted_twice_give_different_photos():
 
 
 def test_map_and_facade_label_halves_are_flat_palette_colours(root):
-    for name, palette in (("facades", synthetic.FACADE_PALETTE), ("maps", synthetic.MAP_PALETTE)):
+    for name, palette in (("facades", synthetic.facades.FACADE_PALETTE),
+                          ("maps", synthetic.maps.MAP_PALETTE)):
         for path in sorted((root / name / "val").glob("*.jpg"))[:10]:
             _, label_half = halves(path)
             nearest = palette[nearest_colour(label_half, palette)].astype(int)
@@ -178,14 +181,14 @@ def test_map_and_facade_label_halves_are_flat_palette_colours(root):
 # --- atomicity, refusals and bad input --------------------------------------------------
 
 def test_failure_mid_generation_leaves_nothing(tmp_path, monkeypatch):
-    real_paint, calls = synthetic.paint, []
+    real_paint, calls = synthetic.cityscapes.paint, []
 
     def failing_paint(rng, scene):
         calls.append(1)
         if len(calls) == 5:
             raise RuntimeError("disk on fire")
         return real_paint(rng, scene)
-    monkeypatch.setattr(synthetic, "paint", failing_paint)
+    monkeypatch.setattr(synthetic.cityscapes, "paint", failing_paint)
     with pytest.raises(RuntimeError, match="disk on fire"):
         synthetic.make_synthetic("cityscapes", tmp_path, counts={"train": 4, "val": 4})
     assert list(tmp_path.iterdir()) == []
@@ -207,7 +210,7 @@ def test_refuses_to_overwrite_a_real_dataset(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "edges2shoes"}, "unknown synthetic dataset"),
+    ({"name": "shoes2edges"}, "unknown synthetic dataset"),  # not in the registry
     ({"counts": {"test": 3}}, "no split 'test'"),
     ({"counts": {"train": 0}}, "must be an integer >= 1"),
     ({"size": 8}, "size=8"),
@@ -246,7 +249,7 @@ def small_counts(name):
 
 def expected_members(name, counts):
     """Upstream order: the registry's split order, then n = 1, 2, ..."""
-    return [f"{name}/{split}/{n}.jpg" for split in registry.DATASETS[name].splits
+    return [f"{name}/{split}/{n}.jpg" for split in datasets.DATASETS[name].splits
             if split in counts for n in range(1, counts[split] + 1)]
 
 
@@ -267,7 +270,7 @@ def image_size(data: bytes) -> tuple:
 
 def test_default_archive_has_the_upstream_counts_and_geometry(tmp_path):
     """facades at full size (about 1 s): names and one image header per split."""
-    info = registry.DATASETS["facades"]
+    info = datasets.DATASETS["facades"]
     path = synthetic.write_archive("facades", tmp_path)
     assert path == tmp_path / "facades.tar.gz"
     names, sizes = [], {}
@@ -288,7 +291,7 @@ def test_archive_members_decode_at_the_registry_pair_size(tmp_path, name):
     counts = small_counts(name)
     members = read_archive(synthetic.write_archive(name, tmp_path, counts=counts))
     assert list(members) == expected_members(name, counts)
-    pair_size = registry.DATASETS[name].pair_size
+    pair_size = datasets.DATASETS[name].pair_size
     assert pair_size == {"maps": (1200, 600)}.get(name, (512, 256))
     for member, data in members.items():
         assert image_size(data) == ("JPEG", "RGB", pair_size), member
@@ -299,7 +302,7 @@ def test_maps_label_half_is_flat_map_colours_at_full_size(tmp_path):
                                                    counts={"train": 1, "val": 1}))
     pair = np.asarray(Image.open(io.BytesIO(members["maps/val/1.jpg"])).convert("RGB"))
     label_half = pair[:, 600:]
-    nearest = synthetic.MAP_PALETTE[nearest_colour(label_half, synthetic.MAP_PALETTE)]
+    nearest = synthetic.maps.MAP_PALETTE[nearest_colour(label_half, synthetic.maps.MAP_PALETTE)]
     assert (np.abs(label_half.astype(int) - nearest).max(-1) <= 12).mean() > 0.9
 
 
@@ -324,8 +327,8 @@ def test_archive_cycles_a_pool_of_distinct_scenes(tmp_path, monkeypatch):
 
 def test_download_installs_a_written_archive(tmp_path, monkeypatch):
     """maps (1200x600) through the real install checks, at the counts of a tiny registry."""
-    info = dataclasses.replace(registry.DATASETS["maps"], splits={"train": 3, "val": 2})
-    monkeypatch.setitem(registry.DATASETS, "maps", info)
+    info = dataclasses.replace(datasets.DATASETS["maps"], splits={"train": 3, "val": 2})
+    monkeypatch.setitem(datasets.DATASETS, "maps", info)
     archive = synthetic.write_archive("maps", tmp_path / "host")  # the registry's counts
     dest = download_dataset("maps", tmp_path / "data", archive=archive, progress=False)
     record = json.loads((dest / ".verified.json").read_text())
@@ -360,7 +363,7 @@ def test_failure_mid_archive_leaves_nothing(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, kwargs, message", [
-    ("edges2shoes", {}, "unknown synthetic dataset"),
+    ("shoes2edges", {}, "unknown synthetic dataset"),  # not in the registry
     ("cityscapes", {"counts": {"test": 3}}, "no split 'test'"),
     ("maps", {"counts": {"train": 0}}, "must be an integer >= 1"),
     ("facades", {"seed": -1}, "seed=-1"),
@@ -385,7 +388,7 @@ def test_cli_writes_all_three_archives(tmp_path, capsys):
     assert len(lines) == 3
     for name, splits in UPSTREAM_SPLITS.items():
         path = tmp_path / f"{name}.tar.gz"
-        counts = {s: 2 if s == "train" else 1 for s in registry.DATASETS[name].splits}
+        counts = {s: 2 if s == "train" else 1 for s in datasets.DATASETS[name].splits}
         assert list(read_archive(path)) == expected_members(name, counts)
         line = next(line for line in lines if line.startswith(str(path)))
         assert str(counts) in line and f"{path.stat().st_size} bytes" in line
@@ -393,9 +396,9 @@ def test_cli_writes_all_three_archives(tmp_path, capsys):
 
 
 def test_cli_archive_counts_default_to_the_registry(tmp_path, monkeypatch, capsys):
-    info = dataclasses.replace(registry.DATASETS["facades"],
+    info = dataclasses.replace(datasets.DATASETS["facades"],
                                splits={"train": 2, "val": 1, "test": 3})
-    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    monkeypatch.setitem(datasets.DATASETS, "facades", info)
     assert cli(["facades", "--archives", str(tmp_path), "--train", "1"]) == 0
     members = read_archive(tmp_path / "facades.tar.gz")
     assert list(members) == expected_members("facades", {"train": 1, "val": 1, "test": 3})
@@ -410,3 +413,117 @@ def test_cli_bad_archive_options_fail_with_one_line(tmp_path, argv, message):
         cli(["maps", "--archives", str(tmp_path), *argv])
     assert "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the generic stand-in: every other registry dataset ---------------------------------
+
+GENERIC = [name for name in datasets.DATASETS if name not in synthetic.RENDERERS]
+
+
+def test_every_registry_dataset_has_a_renderer():
+    assert set(GENERIC) == {"edges2shoes", "edges2handbags", "night2day"}
+    assert set(datasets.PAPER_DATASETS) == set(synthetic.RENDERERS) == set(UPSTREAM_SPLITS)
+    assert set(datasets.PAPER_DATASETS) <= set(datasets.DATASETS)
+
+
+@pytest.mark.parametrize("name", sorted(datasets.DATASETS))
+def test_every_registry_dataset_writes_a_folder_at_the_right_geometry(tmp_path, name):
+    counts = {split: 2 for split in datasets.DATASETS[name].splits}
+    out = synthetic.make_synthetic(name, tmp_path, size=32, counts=counts, seed=3)
+    assert out == tmp_path / name
+    assert {p.name for p in out.iterdir() if p.is_dir()} == set(counts)
+    marker = json.loads((out / ".verified.json").read_text())
+    assert marker["counts"] == counts and marker["synthetic"] is True
+    assert marker["pair_size"] == [64, 32]
+    for path in out.rglob("*.jpg"):
+        with Image.open(path) as im:
+            im.load()
+            assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (64, 32)), path
+
+
+@pytest.mark.parametrize("name", GENERIC)
+def test_generic_stand_in_is_deterministic_and_distinct(tmp_path, name):
+    counts = {split: 2 for split in datasets.DATASETS[name].splits}
+    for sub, seed in (("a", 7), ("b", 7), ("c", 8)):
+        synthetic.make_synthetic(name, tmp_path / sub, size=32, counts=counts, seed=seed)
+    a, b, c = (file_hashes(tmp_path / sub / name) for sub in "abc")
+    assert a == b
+    jpgs = [k for k in a if k.endswith(".jpg")]
+    assert len(jpgs) == 2 * len(counts)
+    assert all(a[k] != c[k] for k in jpgs)
+    assert len({a[k] for k in jpgs}) == len(jpgs)
+
+
+def test_generic_stand_ins_differ_between_datasets():
+    # two datasets with the same splits draw from different generator streams
+    shoes = synthetic.render_pair(0, "edges2shoes", "train", 1, 32)
+    handbags = synthetic.render_pair(0, "edges2handbags", "train", 1, 32)
+    assert not np.array_equal(shoes, handbags)
+
+
+@pytest.mark.parametrize("name", ["edges2shoes", "edges2handbags"])
+def test_edges_half_is_black_outlines_on_white(name):
+    pair = synthetic.render_pair(0, name, "val", 1, SIZE)
+    edges, photo = pair[:, :SIZE], pair[:, SIZE:]  # registry: A = edges, B = photo
+    assert set(np.unique(edges)) == {0, 255}
+    assert (edges == edges[..., :1]).all()  # grey
+    assert 0.01 < (edges[..., 0] == 0).mean() < 0.3
+    assert photo.astype(float).std(axis=(0, 1)).mean() > 10  # a photo, not flat
+
+
+def test_night_half_is_the_day_half_dimmed_and_quantised():
+    pair = synthetic.render_pair(0, "night2day", "test", 1, SIZE)
+    night, day = pair[:, :SIZE], pair[:, SIZE:]  # registry: A = night, B = day
+    assert np.array_equal(night, synthetic.generic.night(day, None))
+    assert night.mean() < day.mean()
+
+
+@pytest.mark.parametrize("name", GENERIC)
+def test_generic_archive_decodes_at_the_registry_pair_size(tmp_path, name):
+    counts = {split: 2 for split in datasets.DATASETS[name].splits}
+    members = read_archive(synthetic.write_archive(name, tmp_path, counts=counts))
+    assert list(members) == expected_members(name, counts)
+    pair_size = datasets.DATASETS[name].pair_size
+    for member, data in members.items():
+        assert image_size(data) == ("JPEG", "RGB", pair_size), member
+
+
+def test_cli_writes_a_generic_stand_in_and_all_is_the_papers_three(tmp_path):
+    base = ["--root", str(tmp_path), "--size", "16", "--train", "1", "--test", "1"]
+    assert cli(["night2day", *base]) == 0
+    marker = json.loads((tmp_path / "night2day" / ".verified.json").read_text())
+    assert marker["counts"] == {"train": 1, "val": 1, "test": 1}
+    assert cli(["all", *base]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        sorted([*datasets.PAPER_DATASETS, "night2day"])
+
+
+# --- toy pairs: the tests' and the benchmark's learnable dataset ------------------------
+
+def test_toy_pairs_b_is_exactly_a_channel_permutation_of_a(tmp_path):
+    root = toy.write_pairs(tmp_path / "toy", {"train": 3, "test": 2}, size=24, seed=1)
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == \
+        ["test/0.png", "test/1.png", "train/0.png", "train/1.png", "train/2.png"]
+    for path in root.rglob("*.png"):
+        pair = np.asarray(Image.open(path).convert("RGB"))
+        assert pair.shape == (24, 48, 3)
+        a, b = pair[:, :24], pair[:, 24:]
+        assert np.array_equal(b, a[..., [2, 0, 1]])
+        assert np.array_equal(b, toy.colour_transform(a))
+        assert a.std() > 5  # blobs, not a flat colour
+
+
+def test_toy_pairs_are_deterministic_per_seed(tmp_path):
+    for sub, seed in (("a", 2), ("b", 2), ("c", 3)):
+        toy.write_pairs(tmp_path / sub, {"train": 2}, size=16, seed=seed)
+    a, b, c = (file_hashes(tmp_path / sub) for sub in "abc")
+    assert a == b and a != c
+
+
+def test_channel_permutation_commutes_with_a_per_channel_resize():
+    a = toy.smooth_image(np.random.default_rng(0), 32)
+
+    def resize(x):  # per channel, as the jitter resizes
+        return np.stack([np.asarray(Image.fromarray(x[..., c]).resize((45, 45), Image.BICUBIC))
+                         for c in range(3)], axis=-1)
+    assert np.array_equal(resize(toy.colour_transform(a)), toy.colour_transform(resize(a)))

@@ -4,17 +4,17 @@ checked by content, recorded; offline (or switched off) a reason, never a crash.
 from __future__ import annotations
 
 import functools
-import io
 import json
 
 import pytest
 import torch
-import torchvision
 
 from replication import fetch
 from replication.errors import DownloadError
-from replication.metrics import fcn, fid, registry, weights
-from replication.metrics.registry import ScoringConfig
+from replication.config import ExperimentConfig, from_dict
+from replication.metrics import fcn, fcn_score, fid, image_stats, weights
+from replication.metrics.settings import ScoringConfig
+from conftest import inception_state_bytes
 from test_fcn import FC, WIDTHS, random_weights, write_caffemodel
 from tests.http_fixtures import ArchiveServer, closed_port_url
 
@@ -33,13 +33,7 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def inception_bytes() -> bytes:
-    # torchvision's Inception has pytorch-fid's key layout (see tests/test_fid.py)
-    torch.manual_seed(0)
-    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
-                                          init_weights=True)
-    buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
-    return buf.getvalue()
+    return inception_state_bytes()
 
 
 def caffemodel_bytes(tmp_path) -> bytes:
@@ -61,9 +55,9 @@ def test_both_networks_are_downloaded_checked_and_recorded(workspace, inception_
     assert (workspace / "hub/checkpoints" / fid.WEIGHTS_FILE).read_bytes() == inception_bytes
     assert json.loads(weights.RECORD.read_text()) == record
     # scoring now finds them: the exact protocol's weights and the FID row's
-    cfg = registry.from_dict(registry.ExperimentConfig, {"data": {"dataset": "cityscapes"}})
-    assert "FCN-8s" not in (registry.missing_exact_inputs(cfg, scoring) or "")
-    assert registry.inception_weights_path(scoring) == weights.hub_inception()
+    cfg = from_dict(ExperimentConfig, {"data": {"dataset": "cityscapes"}})
+    assert "FCN-8s" not in (fcn_score.missing_exact_inputs(cfg, scoring) or "")
+    assert image_stats.inception_weights_path(scoring) == weights.hub_inception()
 
 
 def test_a_file_already_there_is_not_downloaded_again(workspace, inception_bytes):

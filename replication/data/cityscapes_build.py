@@ -18,13 +18,17 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from replication.data.registry import VERIFIED_MARKER
+from replication.datasets import VERIFIED_MARKER
 from replication.errors import ConfigError, DownloadError
 from replication.fileio import atomic_dir, write_json, write_text
 
 PHOTOS_ZIP = "leftImg8bit_trainvaltest.zip"
 LABELS_ZIP = "gtFine_trainvaltest.zip"
 SPLITS = ("train", "val")
+# "<n>.jpg <frame id>" per pair: which official frame (and, for val, which gtFine labelIds
+# file the FCN-score reads) pair n is
+FRAMES_FILE = "{split}_frames.txt"
+VAL_FRAMES = FRAMES_FILE.format(split="val")
 LOGIN_HINT = "download it from https://www.cityscapes-dataset.com/downloads/ (needs a login)"
 _PHOTO = re.compile(r"leftImg8bit/(train|val)/([^/]+)/(\2_\d+_\d+)_leftImg8bit\.png")
 # The reference's prepare_cityscapes_dataset.py: Image.resize with Pillow's default
@@ -58,7 +62,7 @@ def build_cityscapes_pairs(zips_dir: str | Path, root: str | Path, size: int = 2
             for split in SPLITS:
                 _write_pairs(photos, labels, split, frames[split], tmp / split, size,
                              _RESAMPLE[label_resample], progress)
-                write_text(tmp / f"{split}_frames.txt",
+                write_text(tmp / FRAMES_FILE.format(split=split),
                            "".join(f"{n}.jpg {f}\n" for n, (_, f) in _numbered(frames[split])))
             _copy_label_ids(labels, frames["val"], tmp)
             write_json(tmp / VERIFIED_MARKER, {

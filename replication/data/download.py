@@ -36,8 +36,8 @@ from replication.config import DataConfig, DownloadConfig
 from replication.params import active_scale, load_params, scale_data, section_config
 from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZIP,
                                                build_cityscapes_pairs, official_zips)
-from replication.data.registry import (BASE_URL, DATASETS, VERIFIED_MARKER, DatasetInfo,
-                                       dataset_url, get_dataset, is_upstream)
+from replication.datasets import (BASE_URL, DATASETS, PAPER_DATASETS, VERIFIED_MARKER,
+                                       DatasetInfo, dataset_url, get_dataset, is_upstream)
 from replication.errors import DownloadError
 from replication.fileio import atomic_dir, write_json
 
@@ -45,7 +45,6 @@ DEFAULT_ROOT = DataConfig.root
 # Inputs no stage can download (behind the Cityscapes login) live in the DVC-tracked
 # folder datasets/ (datasets.dvc): a lab `dvc push`es them once, every clone `dvc pull`s.
 CITYSCAPES_ZIPS_DIR = Path("datasets/cityscapes")
-ALL = ("facades", "cityscapes", "maps")  # `replication download all`: the paper's sets
 
 
 class ArchiveCorrupt(DownloadError):
@@ -233,7 +232,7 @@ def _check_counts(counts: dict[str, int], info: DatasetInfo, archive: Path) -> N
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=[*DATASETS, "all"],
-                        help=f"dataset to install; 'all' = {', '.join(ALL)}")
+                        help=f"dataset to install; 'all' = {', '.join(PAPER_DATASETS)}")
     parser.add_argument("--root", default=DEFAULT_ROOT,
                         help="folder that receives <name>/ (default: %(default)s)")
     parser.add_argument("--mirror", default=None,
@@ -269,7 +268,7 @@ def install_synthetic(names, root, size: int, scale: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = ALL if args.name == "all" else (args.name,)
+    names = PAPER_DATASETS if args.name == "all" else (args.name,)
     if args.archive and len(names) > 1:
         raise DownloadError("--archive installs one dataset; name it instead of 'all'")
     settings = DownloadConfig()

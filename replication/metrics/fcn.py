@@ -1,15 +1,14 @@
 """The FCN-8s Cityscapes segmenter of the FCN-score (docs/protocols.md), loaded without Caffe.
 
 The authors' `fcn-8s-cityscapes.caffemodel` (~512 MB) is a protobuf NetParameter; a
-small wire-format decoder reads its blobs into numpy. `replication fcn-convert` parses
-it once and writes a plain PyTorch state_dict (`load_segmenter` accepts either).
+small wire-format decoder reads its blobs into numpy. The `segmenter` stage converts it
+once into a plain PyTorch state_dict (`load_segmenter` accepts either).
 Layer names and hyper-parameters follow the official deploy.prototxt
 (scripts/eval_cityscapes/caffemodel/ in the pix2pix code).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replication.errors import ConfigError, ScoringError
+from replication.errors import ScoringError
 from replication.fileio import atomic_path
 
 VGG_WIDTHS = (64, 128, 256, 512, 512)  # conv1_x .. conv5_x output channels (VGG16)
@@ -321,16 +320,16 @@ def save_converted(model: FCN8s, path: str | Path) -> None:
 def load_converted(path: str | Path) -> FCN8s:
     path = Path(path)
     if not path.is_file():
-        raise CaffeModelError(f"{path}: no converted FCN-8s file; make one with "
-                                "`replication fcn-convert --caffemodel X --out {path}`")
+        raise CaffeModelError(f"{path}: no converted FCN-8s file; `replication segmenter` "
+                              "writes it from the caffemodel")
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any unpickling failure means "not our file"
         raise CaffeModelError(f"{path}: not a converted FCN-8s file ({type(e).__name__}); "
-                         "convert the .caffemodel with `replication fcn-convert`") from None
+                              "delete it and run `replication segmenter`") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT_TAG:
-        raise CaffeModelError(f"{path}: format tag is not {FORMAT_TAG!r}; convert the .caffemodel "
-                         "with `replication fcn-convert`")
+        raise CaffeModelError(f"{path}: format tag is not {FORMAT_TAG!r}; delete it and run "
+                              "`replication segmenter`")
     model = FCN8s(record["widths"], record["fc_width"], record["num_outputs"])
     model.load_state_dict(record["state_dict"])
     return model.eval()
@@ -364,23 +363,3 @@ def segment(model: nn.Module, images, device, batch_size: int = 1) -> np.ndarray
         scores = model(batch.permute(0, 3, 1, 2).float())
         maps.append(scores.argmax(1).to(torch.uint8).cpu().numpy())
     return np.concatenate(maps)
-
-
-# --- `replication fcn-convert` -------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--caffemodel", required=True,
-                        help="the authors' fcn-8s-cityscapes.caffemodel (docs/protocols.md)")
-    parser.add_argument("--out", required=True,
-                        help="where to write the converted PyTorch weights (.pt)")
-
-
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() not in (".pt", ".pth"):
-        raise ConfigError(f"--out {out}: use a .pt or .pth name so load_segmenter recognises it")
-    model = fcn8s_from_caffemodel(args.caffemodel)
-    save_converted(model, out)
-    count = sum(p.numel() for p in model.parameters())
-    print(f"wrote {out}: FCN-8s, {count:,} parameters, from {args.caffemodel}")
-    return 0

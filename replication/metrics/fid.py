@@ -2,8 +2,8 @@
 
 Not in the paper. 500 Cityscapes val images are fewer than the 2048 feature dimensions,
 so FID is biased: every result records its sample counts, and KID (unbiased) is
-reported next to it. The Inception weights are never downloaded here: they come from
-an explicit local file or from pytorch-fid's torch hub cache, and their absence is a
+reported next to it. Which weights file is used is weights.py's business (a local file,
+pytorch-fid's torch hub cache, a download); image_stats.py turns their absence into a
 one-line reason in the result, not a crash.
 """
 
@@ -18,11 +18,10 @@ import torch
 from PIL import Image
 
 import pytorch_fid.inception
-from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+from pytorch_fid.inception import InceptionV3
 
 from replication.data.paired import IMAGE_SUFFIXES
 from replication.errors import ScoringError
-from replication.fileio import file_sha256
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -64,7 +63,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(eigen, 0, None)).sum())
 
 
-def kid_subset_size(n1: int, n2: int, subset_size: int = 1000) -> int:
+def kid_subset_size(n1: int, n2: int, subset_size: int) -> int:
     """At most half the smaller sample (at least 2): subsets of the whole sample would all
     be the same set (500 Cityscapes frames: every one of 100 subsets identical, std 0), so
     the spread over subsets would say nothing. The record states the size used."""
@@ -72,7 +71,7 @@ def kid_subset_size(n1: int, n2: int, subset_size: int = 1000) -> int:
 
 
 def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray,
-                              subset_size: int = 1000, subsets: int = 100,
+                              subset_size: int, subsets: int,
                               seed: int = 0) -> tuple[float, float]:
     """Mean and std over random subsets of the unbiased MMD^2 (Binkowski et al. 2018)."""
     feats1, feats2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
@@ -103,26 +102,13 @@ def _unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
 
 # --- Inception features -------------------------------------------------------------
 
-def resolve_weights(weights: str | Path | None = None) -> Path:
-    """The weights file: an explicit path, else pytorch-fid's torch hub cache file."""
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise WeightsUnavailable(
-                f"Inception weights {path} not found; set {WEIGHTS_PARAM} to the local "
-                f"path of {WEIGHTS_FILE} (from {FID_WEIGHTS_URL})")
-        return path
-    path = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+def load_inception(path: str | Path, device: str = "cpu") -> InceptionV3:
+    """pytorch-fid's FID InceptionV3 returning pool3 (block 3, 2048-d) features, with the
+    weights of `path` (found or downloaded by weights.py)."""
+    path = Path(path)
     if not path.is_file():
-        raise WeightsUnavailable(
-            f"Inception weights {WEIGHTS_FILE} not found in {path.parent}; put it there "
-            f"(from {FID_WEIGHTS_URL}) or set {WEIGHTS_PARAM} to its local path")
-    return path
-
-
-def load_inception(weights: str | Path | None = None, device: str = "cpu") -> InceptionV3:
-    """pytorch-fid's FID InceptionV3 returning pool3 (block 3, 2048-d) features."""
-    path = resolve_weights(weights)
+        raise WeightsUnavailable(f"Inception weights {path} not found; set {WEIGHTS_PARAM} "
+                                 f"to the local path of {WEIGHTS_FILE}")
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -196,26 +182,16 @@ def image_features(model: InceptionV3, paths_or_folder, batch_size: int = 50,
 
 # --- the metric record --------------------------------------------------------------
 
-def fid_kid(generated, real, weights: str | Path | None = None,
-            device: str = "cpu", feature_fn: Callable | None = None,
-            batch_size: int = 50, kid_subsets: int = 100, kid_subset_size: int = 1000,
+def fid_kid(generated, real, feature_fn: Callable, *, kid_subsets: int, kid_subset_size: int,
             seed: int = 0) -> dict:
-    """FID and KID of generated vs real images (folders or lists of files);
-    `feature_fn(files) -> (N, d)` for tests."""
+    """FID and KID of generated vs real images (folders or lists of files), on the
+    features `feature_fn(files) -> (N, d)` gives (image_stats.py: Inception pool3)."""
     gen_files, real_files = image_files(generated), image_files(real)
-    counts = {"n_generated": len(gen_files), "n_real": len(real_files)}
     _check_same_resolution(gen_files, real_files)
-    source = {"feature_extractor": f"custom: {getattr(feature_fn, '__name__', 'feature_fn')}",
-              "weights": None}
-    if feature_fn is None:
-        try:
-            feature_fn, source = _inception_features(weights, device, batch_size)
-        except WeightsUnavailable as err:
-            return {"available": False, "reason": str(err), **counts}
     feats_gen, feats_real = feature_fn(gen_files), feature_fn(real_files)
     return {"fid": _fid_of_features(feats_gen, feats_real),
             **_kid_record(feats_gen, feats_real, kid_subset_size, kid_subsets, seed),
-            **counts, **source}
+            "n_generated": len(gen_files), "n_real": len(real_files)}
 
 
 def _check_same_resolution(gen_files, real_files) -> None:
@@ -225,16 +201,6 @@ def _check_same_resolution(gen_files, real_files) -> None:
         raise ScoringError(f"generated images (e.g. {gen_files[0]}) are {gen_size} but real "
                            f"images (e.g. {real_files[0]}) are {real_size}; save both at one "
                            "resolution")
-
-
-def _inception_features(weights, device, batch_size) -> tuple[Callable, dict]:
-    path = resolve_weights(weights)
-    model = load_inception(path, device)
-    sha = file_sha256(path)
-    source = {"feature_extractor": FEATURE_EXTRACTOR, "weights": str(path),
-              "weights_sha256": sha,
-              "weights_are_pytorch_fid": sha.startswith(WEIGHTS_SHA256_PREFIX)}
-    return (lambda files: image_features(model, files, batch_size, device)), source
 
 
 def _fid_of_features(feats_gen: np.ndarray, feats_real: np.ndarray) -> float:

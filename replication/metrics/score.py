@@ -24,8 +24,9 @@ from replication.config import ExperimentConfig
 from replication.params import active_scale, load_experiment, load_params
 from replication.fast import fp32_exact
 from replication.fileio import write_json
-from replication.metrics.registry import (ScoringConfig, Session, load_scoring, metrics_for,
-                                          run_metric)
+from replication.metrics.registry import metrics_for, run_metric
+from replication.metrics.session import Session
+from replication.metrics.settings import ScoringConfig, load_scoring
 
 
 def score_experiment(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,

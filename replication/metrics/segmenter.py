@@ -39,14 +39,13 @@ from replication.errors import ConfigError, TrainingDiverged
 from replication.fast import fp32_exact
 from replication.fileio import file_sha256, write_json
 from replication.metrics import fcn, weights
-from replication.metrics.registry import (CONVERTED_FCN, FALLBACK_REPORT, FALLBACK_WEIGHTS,
-                                          ScoringConfig, SegmenterConfig, Session,
-                                          load_scoring, missing_exact_inputs)
+from replication.metrics.fcn_score import missing_exact_inputs
+from replication.metrics.session import Session
+from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
 from replication.metrics.score import score_folders
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
 from replication.devices import resolve_device
 
-GROUND_TRUTH = "ground-truth"  # the experiment name of the real-photo rows
 
 
 def cityscapes_config(params: dict) -> ExperimentConfig:
@@ -54,7 +53,7 @@ def cityscapes_config(params: dict) -> ExperimentConfig:
     the image size and data root the Cityscapes experiments are trained at."""
     merged = deep_merge(dataset_settings("cityscapes"), params.get("defaults") or {})
     merged = deep_merge(merged, scale_profile(params))
-    merged = deep_merge(merged, {"name": GROUND_TRUTH,
+    merged = deep_merge(merged, {"name": layout.GROUND_TRUTH,
                                  "data": {"dataset": "cityscapes", "direction": "BtoA"}})
     return from_dict(ExperimentConfig, merged)
 
@@ -150,8 +149,8 @@ def convert_caffemodel(scoring: ScoringConfig) -> bool:
     caffemodel = weights.first_file(weights.fcn_candidates(scoring.fcn_caffemodel))
     if caffemodel is None:
         return False
-    fcn.save_converted(fcn.fcn8s_from_caffemodel(caffemodel), CONVERTED_FCN)
-    print(f"converted {caffemodel} -> {CONVERTED_FCN}")
+    fcn.save_converted(fcn.fcn8s_from_caffemodel(caffemodel), layout.CONVERTED_FCN)
+    print(f"converted {caffemodel} -> {layout.CONVERTED_FCN}")
     return True
 
 
@@ -162,16 +161,16 @@ def run_stage(params: dict) -> dict:
     convert_caffemodel(scoring)
     with fp32_exact():
         model, record = train_fallback(*training_set(cfg), scoring.segmenter, device)
-    fcn.save_converted(model, FALLBACK_WEIGHTS)
+    fcn.save_converted(model, layout.FALLBACK_SEGMENTER)
     scores = score_real_photos(cfg, scoring, active_scale(params), model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]
-    write_json(FALLBACK_REPORT, {
+    write_json(layout.FALLBACK_REPORT, {
         **{k: fallback[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou")},
         "image_size": cfg.data.image_size, "evaluated_on": f"real {scores['task']['split']} photos",
         "widths": list(scoring.segmenter.widths), "fc_width": scoring.segmenter.fc_width,
         "device": str(device), **record,
         "init": "random (He-normal; score layers zero; deconvolutions bilinear)"})
-    write_json(layout.score_metrics(GROUND_TRUTH), scores)
+    write_json(layout.score_metrics(layout.GROUND_TRUTH), scores)
     return scores
 
 
@@ -184,8 +183,8 @@ def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
         names[:0] = ["fcn_score_official", "fcn_score_corrected"]
     models = {"fcn_score_fallback": (model, {
         "segmenter": "fallback FCN-8s (random init, trained by `replication segmenter`)",
-        "segmenter_weights": str(FALLBACK_WEIGHTS),
-        "segmenter_sha256": file_sha256(FALLBACK_WEIGHTS)})}
+        "segmenter_weights": str(layout.FALLBACK_SEGMENTER),
+        "segmenter_sha256": file_sha256(layout.FALLBACK_SEGMENTER)})}
     with fp32_exact(), Session(cfg, scoring, models) as session:
         photos = session.real_dir()  # labels -> photo: the targets are the real photos
         return score_folders(session, scale, {f"seed-{scoring.segmenter.seed}": photos}, names)
@@ -203,9 +202,9 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     if args.device:
         params = deep_merge(params, {"scoring": {"device": args.device}})
-    if GROUND_TRUTH in (params.get("experiments") or {}):
-        raise ConfigError(f"experiment name {GROUND_TRUTH!r} is reserved for the real-photo "
-                          "rows that `replication segmenter` writes; rename the experiment")
+    if layout.GROUND_TRUTH in (params.get("experiments") or {}):
+        raise ConfigError(f"experiment name {layout.GROUND_TRUTH!r} is reserved for the "
+                          "real-photo rows that `replication segmenter` writes; rename it")
     scores = run_stage(params)
     summary = scores["summary"]
     print("ground truth: " + ", ".join(f"{k} {v['mean']:.3f}" for k, v in summary.items()

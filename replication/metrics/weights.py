@@ -122,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from replication.params import load_params
-    from replication.metrics.registry import load_scoring
+    from replication.metrics.settings import load_scoring
     record = run_stage(load_scoring(load_params(args.params)), args.mirror,
                        progress=not args.no_progress)
     for name, entry in record.items():

@@ -1,0 +1,60 @@
+"""FID/KID and the Lab colour histograms as metrics of a session (docs/protocols.md).
+
+    fid_kid             FID and KID on pytorch-fid Inception pool3 features
+    color_hist          Lab colour histogram intersection (paper Fig. 7d)
+Both compare the generated folder with the real targets of the same test images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from replication.fileio import file_sha256
+from replication.metrics import fid, weights
+from replication.metrics.color import color_stats
+from replication.metrics.session import Session
+from replication.metrics.settings import ScoringConfig
+
+
+def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, dict]:
+    """(files -> (N, 2048) pool3 features, what produced them)."""
+    path = inception_weights_path(scoring)
+    model = fid.load_inception(path, device)
+    sha = file_sha256(path)
+    return (lambda files: fid.image_features(model, files, device=device)), {
+        "feature_extractor": fid.FEATURE_EXTRACTOR, "weights": str(path), "weights_sha256": sha,
+        "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}
+
+
+def inception_weights_path(scoring: ScoringConfig) -> Path:
+    """scoring.inception_weights when that file exists, else the torch hub cache file."""
+    found = weights.first_file(weights.inception_candidates(scoring.inception_weights))
+    if found is None:
+        raise fid.WeightsUnavailable(
+            f"no Inception weights (`replication weights` downloads them; offline, place "
+            f"{fid.WEIGHTS_FILE} at {fid.WEIGHTS_PARAM} = {scoring.inception_weights})")
+    return found
+
+
+def fid_kid(session: Session, folder: Path) -> dict:
+    try:
+        features, info = session.model(
+            "inception", lambda: load_inception_features(session.scoring, session.device))
+    except fid.WeightsUnavailable as err:
+        return {"protocol": "fid_kid", "available": False, "reason": str(err),
+                "n_generated": len(session.names), "n_real": len(session.names)}
+    result = fid.fid_kid(session.generated_files(folder), session.real_files(),
+                         feature_fn=lambda files: session.features(features, files),
+                         kid_subsets=session.scoring.kid_subsets,
+                         kid_subset_size=session.scoring.kid_subset_size)
+    return {"protocol": "fid_kid", "available": True, **result, **info,
+            "reference": f"real {session.split} targets, PNG at {session.size} px"}
+
+
+def color_hist(session: Session, folder: Path) -> dict:
+    result = color_stats(session.generated_files(folder), session.real_files())
+    bins = result.pop("bins")
+    return {"protocol": "color_hist", "space": "Lab, histogram intersection per channel",
+            **result, **{f"bins_{c}": n for c, n in bins.items()},
+            "reference": f"real {session.split} targets, PNG at {session.size} px"}

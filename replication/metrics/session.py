@@ -1,0 +1,149 @@
+"""What scoring one experiment caches: a `Session` holds what every seed shares.
+
+The real test split (decoded once), the true labels decoded from its colour halves, the
+real targets written once as PNG, the loaded models (segmenters, Inception: each loaded
+once, never per image or per seed), features of the real images, and per-folder results
+two protocols share. The metric code (fcn_score.py, image_stats.py) asks it for these.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from replication.config import ExperimentConfig
+from replication.data.paired import TestPairs
+from replication.devices import resolve_device
+from replication.errors import ScoringError
+from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
+from replication.metrics.settings import ScoringConfig
+
+
+def scored_split(cfg: ExperimentConfig) -> str:
+    return cfg.generate.split or cfg.data.test_split  # as generate.py chooses it
+
+
+class Session:
+    """The real test split, true labels, real reference PNGs and models of one task.
+
+    `models` pre-loads entries of the model cache (tests pass stand-in segmenters):
+    "fcn_exact" / "fcn_score_fallback": (nn.Module, info dict);
+    "inception": (feature function files -> (N, d) array, info dict).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, scoring: ScoringConfig,
+                 models: dict | None = None):
+        self.cfg, self.scoring = cfg, scoring
+        self.device = resolve_device(scoring.device)
+        self.split = scored_split(cfg)
+        self.pairs = TestPairs(cfg.data, self.split, cfg.generate.max_images)
+        self.size = cfg.data.image_size
+        self.models = dict(models or {})
+        self._truth = None
+        self._features: dict[tuple, np.ndarray] = {}
+        self.memo: dict = {}  # per-folder results two protocols share (exact_frames)
+        self._tmp = tempfile.TemporaryDirectory(prefix="replication-real-")
+        self._real_dir = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+    @property
+    def names(self) -> list[str]:
+        return self.pairs.names
+
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """(A, B) of every test pair as (N, S, S, 3) uint8, as generate.py read them."""
+        pixels = self.pairs.folder.batch(torch.arange(len(self.pairs))).numpy()
+        pixels = pixels.transpose(0, 2, 3, 1)
+        return pixels[..., :3], pixels[..., 3:]
+
+    def label_truth(self) -> np.ndarray:
+        """Train ids (N, S, S) of the pairs' colour label half (B): nearest palette colour,
+        Cityscapes void colours -> ignored (docs/protocols.md, without the labelIds files)."""
+        if self._truth is None:
+            labels = self.halves()[1]
+            n, s = labels.shape[:2]
+            flat = decode_color_labels(labels.reshape(n * s, s, 3), ignore_colors=VOID_COLORS)
+            self._truth = flat.reshape(n, s, s)
+        return self._truth
+
+    def real_dir(self) -> Path:
+        """The real test targets as PNG at the image size, written once per session into
+        a temporary folder (not a cache under generated/: it could outlive a change of
+        data/<dataset> and no DVC stage would notice)."""
+        if self._real_dir is None:
+            a, b = self.halves()
+            targets = a if self.cfg.data.direction == "BtoA" else b
+            folder = Path(self._tmp.name) / "real"
+            folder.mkdir()
+            for name, image in zip(self.names, targets):
+                Image.fromarray(image).save(folder / f"{name}.png")
+            self._real_dir = folder
+        return self._real_dir
+
+    def generated_files(self, folder: str | Path) -> list[Path]:
+        """`folder`/<name>.png of every test pair, in pair order: exactly those files (an
+        extra or missing one is an error, never silently scored), each at the image size."""
+        files = generated_files(folder, self.names)
+        for path in files:
+            with Image.open(path) as img:  # the header only
+                width, height = img.size
+            if (width, height) != (self.size, self.size):
+                raise ScoringError(f"{path} is {width}x{height} but the experiment's image size "
+                                   f"is {self.size}; regenerate it")
+        return files
+
+    def real_files(self) -> list[Path]:
+        """The real targets written by real_dir(), in pair order."""
+        return [self.real_dir() / f"{name}.png" for name in self.names]
+
+    def read_generated(self, folder: str | Path) -> np.ndarray:
+        """(N, S, S, 3) uint8 of `folder`/<name>.png for every test pair, in pair order."""
+        with ThreadPoolExecutor(4) as pool:
+            return np.stack(list(pool.map(read_rgb, self.generated_files(folder))))
+
+    def features(self, extract: Callable, files: list[Path]) -> np.ndarray:
+        """extract(files), once per list: the real images' features serve every seed."""
+        key = tuple(map(str, files))
+        if key not in self._features:  # 8 MB per 500 images
+            self._features[key] = extract(files)
+        return self._features[key]
+
+    def model(self, key: str, load: Callable[[], tuple]) -> tuple:
+        if key not in self.models:
+            self.models[key] = load()
+        return self.models[key]
+
+
+def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
+    """`folder`/<name>.png for each name; missing or extra files are an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScoringError(f"{folder}: no generated images; run `replication generate` "
+                           "(dvc stage generate@<experiment>) first")
+    expected = [f"{n}.png" for n in names]
+    present = {p.name for p in folder.iterdir()}
+    missing = [n for n in expected if n not in present]
+    if missing:
+        raise ScoringError(f"{folder}: {len(missing)} of {len(names)} test images have no "
+                           f"PNG (e.g. {missing[0]}); rerun `replication generate`")
+    extra = sorted(present - set(expected))
+    if extra:
+        raise ScoringError(f"{folder}: {len(extra)} file(s) that are not a test image's output "
+                           f"(e.g. {extra[0]}); remove them or rerun `replication generate`")
+    return [folder / name for name in expected]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))

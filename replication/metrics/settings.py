@@ -1,0 +1,95 @@
+"""params.yaml `scoring`: how generated images are scored (the one source of its defaults).
+
+The section may carry per-scale overrides under `scoring.scales.<scale>`, merged over it at
+that scale (the top-level `scales` profiles configure experiments only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from replication.config import deep_merge, from_dict
+from replication.errors import ConfigError
+from replication.metrics import fcn, fid
+from replication.params import active_scale
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """The fallback segmenter (`replication segmenter`): FCN-8s layers, narrower, trained
+    from random init, since ImageNet VGG16 weights cannot be fetched offline (the authors'
+    FCN-8s started from them)."""
+    widths: tuple[int, ...] = (32, 64, 128, 256, 256)  # VGG16: 64, 128, 256, 512, 512
+    fc_width: int = 1024  # VGG16 fc6 / fc7: 4096
+    iterations: int = 20000
+    batch_size: int = 8
+    lr: float = 1e-4  # Adam
+    flip: bool = True  # random horizontal mirroring of photo and labels together
+    seed: int = 0
+    log_every: int = 100
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batch_size: int = 4  # images per segmenter forward pass (4 FCN-8s frames at 1024x2048
+    # need about 12 GB of activations)
+    # manual drop-ins (datasets/, DVC-tracked); missing ones are looked for where the
+    # `weights` stage downloads them (data/weights/, the torch hub cache), see weights.py
+    fcn_caffemodel: str = "datasets/weights/fcn-8s-cityscapes.caffemodel"
+    inception_weights: str | None = "datasets/weights/" + fid.WEIGHTS_FILE
+    # paper run: the `weights` stage downloads both networks; false on offline machines
+    download_weights: bool = True
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000  # capped at half the sample count (fid.kid_subset_size)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    # experiment name -> metric names; replaces `metrics_for`'s rule for that experiment
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, chosen in self.metrics.items():
+            if not isinstance(chosen, list) or not chosen:
+                raise ConfigError(f"scoring.metrics.{name}={chosen!r} must be a non-empty list "
+                                  "of metric names (replication/metrics/registry.py)")
+        if len(self.segmenter.widths) != len(fcn.VGG_WIDTHS):
+            raise ConfigError(f"scoring.segmenter.widths={list(self.segmenter.widths)} must "
+                              f"list {len(fcn.VGG_WIDTHS)} block widths (VGG16: "
+                              f"{list(fcn.VGG_WIDTHS)})")
+        for key in ("batch_size", "kid_subsets", "kid_subset_size", "segmenter.iterations",
+                    "segmenter.batch_size", "segmenter.log_every", "segmenter.fc_width"):
+            section, _, name = key.rpartition(".")
+            value = getattr(getattr(self, section) if section else self, name)
+            if value < 1:
+                raise ConfigError(f"scoring.{key}={value} must be >= 1")
+
+
+def _scoring_config(section: dict, where: str) -> ScoringConfig:
+    if not isinstance(section, dict):
+        raise ConfigError(f"params {where} must be a mapping of settings")
+    try:
+        return from_dict(ScoringConfig, section, "scoring")
+    except ConfigError as err:
+        raise ConfigError(f"params {where}: {err}") from None
+
+
+def load_scoring(params: dict) -> ScoringConfig:
+    """params["scoring"], with params["scoring"]["scales"][scale] merged over it.
+
+    The scale profiles under the top-level `scales` are merged into experiment configs
+    only, so the scoring section carries its own per-scale overrides.
+    """
+    section = dict(params.get("scoring") or {})
+    profiles = section.pop("scales", None) or {}
+    known = {"paper", *(params.get("scales") or {})}
+    for scale, profile in profiles.items():  # every profile, not only the active one
+        if scale not in known:
+            raise ConfigError(f"params scoring.scales.{scale}: no such scale; known: "
+                              f"{sorted(known)}")
+        _scoring_config(deep_merge(section, profile or {}), f"scoring.scales.{scale}")
+    scale = active_scale(params)
+    scoring = _scoring_config(deep_merge(section, profiles.get(scale) or {}), "scoring")
+    unknown = sorted(set(scoring.metrics) - set(params.get("experiments") or {}))
+    if unknown:
+        raise ConfigError(f"scoring.metrics names experiment {unknown[0]!r}, which is not "
+                          "in params `experiments`")
+    return scoring

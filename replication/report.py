@@ -1,0 +1,247 @@
+"""The results notebook: `replication notebook` and the helpers its cells call.
+
+`replication notebook` executes notebooks/results.ipynb with papermill and converts it to
+HTML. The notebook reads the same results `replication tables` renders (replication/tables.py)
+and shows them with the helpers here: tables with coloured Δ cells, bar charts of ours
+against the paper, loss curves and paper-Figure-4 image grids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from replication import layout
+from replication.errors import ConfigError
+from replication.fileio import atomic_path, write_text
+from replication.params import experiment_dict, load_params
+from replication.tables import PAPER_NUMBERS, Results, TablesError, table_title, wide_table
+
+# --- notebook helpers: highlighted tables, bar charts, loss curves, image grids ------------
+# matplotlib is imported inside the plotting helpers, papermill and nbconvert inside
+# execute_notebook: `replication notebook --help` needs none of them.
+
+# the series replication/train.py logs with DVCLive (plots/metrics/train/<name>.tsv)
+LOSS_SERIES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake", "lr")
+
+
+def style_table(results: Results, table_id: str):
+    """The display table with each Δ cell coloured by |ours − paper| / paper:
+    green within 10 %, yellow within 25 %, red beyond (pandas Styler)."""
+    shown = wide_table(results, table_id)
+    part = results.records[results.records.table == table_id]
+
+    def colours(_: pd.DataFrame) -> pd.DataFrame:
+        css = pd.DataFrame("", index=shown.index, columns=shown.columns)
+        for column in results.tables[table_id]["columns"]:
+            if f"{column} Δ" in css:
+                rows = part[part.column == column]
+                css[f"{column} Δ"] = [_diff_css(d, p) for d, p in zip(rows["diff"], rows.paper)]
+        return css
+
+    return shown.style.apply(colours, axis=None).hide(axis="index")
+
+
+def _diff_css(diff: float, paper: float) -> str:
+    if pd.isna(diff):
+        return ""
+    relative = abs(diff) / max(abs(paper), 1e-9)
+    colour = "#c8e6c9" if relative <= 0.10 else "#fff3b0" if relative <= 0.25 else "#f4c7c3"
+    return f"background-color: {colour}"
+
+
+def bar_chart(results: Results, table_id: str):
+    """Ours (mean, error bar = std over seeds) next to the paper, one panel per column;
+    None when the table has no paper values."""
+    from matplotlib.figure import Figure
+    part = results.records[(results.records.table == table_id) & results.records.paper.notna()]
+    columns = list(dict.fromkeys(part.column))
+    if not columns:
+        return None
+    fig = Figure(figsize=(4.2 * len(columns), 3.6), layout="constrained")
+    for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
+        rows = part[part.column == column]
+        x = np.arange(len(rows))
+        ax.bar(x - 0.2, rows.paper, 0.4, label="paper", color="#9e9e9e")
+        ax.bar(x + 0.2, rows["mean"].fillna(0), 0.4, yerr=rows["std"].fillna(0),
+               label="ours", color="#1f77b4", capsize=3)
+        for xi, missing in zip(x, rows["mean"].isna()):
+            if missing:
+                ax.text(xi + 0.2, 0, "n/a", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(x, rows.label, rotation=30, ha="right")
+        ax.set_title(column)
+    fig.axes[0].legend()
+    fig.suptitle(table_title(results, table_id), fontsize=9)
+    return fig
+
+
+def read_loss_curves(logs_dir: str | Path, experiment: str) -> dict[str, dict[str, pd.DataFrame]]:
+    """seed folder -> series name -> DVCLive TSV (columns step, <name>)."""
+    curves = {}
+    for seed_dir in sorted((Path(logs_dir) / experiment).glob("seed-*")):
+        folder = seed_dir / "plots" / "metrics" / "train"
+        series = {name: pd.read_csv(folder / f"{name}.tsv", sep="\t")
+                  for name in LOSS_SERIES if (folder / f"{name}.tsv").is_file()}
+        if series:
+            curves[seed_dir.name] = series
+    return curves
+
+
+def loss_curves(logs_dir: str | Path, experiment: str):
+    """(figure, None) with one panel per logged series and one line per seed, or
+    (None, note) when the experiment has no logs."""
+    from matplotlib.figure import Figure
+    curves = read_loss_curves(logs_dir, experiment)
+    if not curves:
+        return None, (f"— {experiment}: no loss curves "
+                      f"({Path(logs_dir) / experiment}/seed-*/plots/metrics/train/*.tsv missing)")
+    names = [n for n in LOSS_SERIES if any(n in series for series in curves.values())]
+    fig = Figure(figsize=(2.6 * len(names), 2.4), layout="constrained")
+    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+        for seed, series in curves.items():
+            if name in series:
+                ax.plot(series[name]["step"], series[name][name], label=seed, lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+    fig.axes[0].legend(fontsize=7)
+    fig.suptitle(experiment, fontsize=10)
+    return fig, None
+
+
+def table_columns(results: Results, table_id: str, labels: list[str] | None = None):
+    """(label, experiment) of a table's rows, e.g. the columns of an image grid."""
+    rows = results.tables[table_id]["rows"]
+    return [(r["label"], r["experiment"]) for r in rows if labels is None or r["label"] in labels]
+
+
+def figure4_grid(columns: list[tuple[str, str]], params_path: str | Path,
+                 generated_dir: str | Path, data_dir: str | Path,
+                 seed: int = 0, n_images: int = 3):
+    """Paper Figure 4 layout: input | one column per run | target, on the same test images.
+
+    Runs without generated images are skipped (with a note). Returns (figure | None, notes).
+    """
+    params, notes = load_params(params_path), []
+    runs = []
+    for label, experiment in columns:
+        folder = Path(generated_dir) / experiment / f"seed-{seed}"
+        names = {p.stem for p in folder.glob("*.png")}
+        if names:
+            runs.append((label, experiment, folder, names))
+        else:
+            notes.append(f"{label} ({experiment}) skipped: no images in {folder}")
+    names = sorted(set.intersection(*(r[3] for r in runs)), key=_natural)[:n_images] if runs else []
+    if not names:
+        return None, notes + ["nothing to show: no test image generated by every run shown"]
+    pairs, pair_note = _real_pairs(params, runs[0][1], data_dir, names)
+    notes += [pair_note] if pair_note else []
+    grid_columns = [(label, [Image.open(folder / f"{n}.png").convert("RGB") for n in names])
+                    for label, _, folder, _ in runs]
+    if pairs:
+        grid_columns = [("Input", pairs[0]), *grid_columns, ("Target", pairs[1])]
+    return _image_grid(grid_columns, names), notes
+
+
+def _natural(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _real_pairs(params: dict, experiment: str, data_dir, names: list[str]):
+    """([inputs], [targets]) from data/<dataset>/<test split>/<name>.jpg (A | B halves)."""
+    try:
+        data = experiment_dict(params, experiment)["data"]
+    except ConfigError as err:
+        return None, f"input and target skipped: {err}"
+    split = data.get("test_split", "test")
+    folder = Path(data_dir) / data["dataset"] / split
+    files = [next(folder.glob(f"{n}.*"), None) for n in names]
+    if None in files:
+        return None, f"input and target skipped: the test pairs are not in {folder}"
+    halves = [_halves(Image.open(f).convert("RGB")) for f in files]
+    a, b = [h[0] for h in halves], [h[1] for h in halves]
+    # BtoA (the paper's labels -> photo): the input is the right half B
+    return ((b, a) if data.get("direction", "BtoA") == "BtoA" else (a, b)), None
+
+
+def _halves(pair):
+    w, h = pair.size
+    return pair.crop((0, 0, w // 2, h)), pair.crop((w // 2, 0, w, h))
+
+
+def _image_grid(columns: list[tuple[str, list]], names: list[str]):
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(2.0 * len(columns), 2.0 * len(names)), layout="constrained")
+    axes = fig.subplots(len(names), len(columns), squeeze=False)
+    for j, (label, images) in enumerate(columns):
+        axes[0, j].set_title(label, fontsize=9)
+        for i, image in enumerate(images):
+            axes[i, j].imshow(np.asarray(image))
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+    for i, name in enumerate(names):
+        axes[i, 0].set_ylabel(name, fontsize=8)
+    return fig
+
+
+def rendered_files(tables_dir: str | Path) -> list[Path]:
+    """The files `replication tables` wrote (empty when it has not run)."""
+    folder = Path(tables_dir)
+    return sorted(folder.glob("*.md")) + sorted(folder.glob("*.csv")) if folder.is_dir() else []
+
+
+# --- command line: replication notebook ------------------------------------------------------
+
+def execute_notebook(notebook: str | Path, executed: str | Path, html: str | Path,
+                     parameters: dict, timeout: int = 600) -> None:
+    """Run the notebook top to bottom with papermill; write it and its HTML atomically."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+    if not Path(notebook).is_file():
+        raise TablesError(f"{notebook}: notebook not found (run from the repository root)")
+    nb = papermill.execute_notebook(str(notebook), None, parameters=parameters,
+                                    kernel_name="python3", progress_bar=False,
+                                    execution_timeout=timeout)
+    with atomic_path(executed) as tmp:
+        nbformat.write(nb, str(tmp))
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    write_text(html, body)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    paths = parser.add_argument_group("inputs (the notebook's parameters)")
+    paths.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    paths.add_argument("--paper-numbers", default=str(PAPER_NUMBERS),
+                       help="YAML file with the paper's tables and claims (default: packaged one)")
+    for name, default in (("tables", "tables"), ("metrics", layout.METRICS), ("logs", layout.LOGS),
+                          ("generated", layout.GENERATED), ("data", "data")):
+        paths.add_argument(f"--{name}", default=str(default),
+                           help=f"the {name} folder of the workspace (default: {default})")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed whose generated images the grids show (default: 0)")
+    parser.add_argument("--images", type=int, default=3,
+                        help="test images (rows) per image grid (default: 3)")
+    parser.add_argument("--notebook", default="notebooks/results.ipynb",
+                        help="the notebook to execute (default: notebooks/results.ipynb)")
+    parser.add_argument("--executed", default="notebooks/results.executed.ipynb",
+                        help="where the executed notebook goes "
+                             "(default: notebooks/results.executed.ipynb)")
+    parser.add_argument("--html", default="notebooks/results.html",
+                        help="where its HTML rendering goes (default: notebooks/results.html)")
+    parser.add_argument("--timeout", type=int, default=600,
+                        help="seconds one cell may run before it fails (default: 600)")
+
+
+def run(args: argparse.Namespace) -> int:
+    parameters = {"params_path": args.params, "paper_numbers_path": args.paper_numbers,
+                  "tables_dir": args.tables, "metrics_dir": args.metrics,
+                  "logs_dir": args.logs, "generated_dir": args.generated,
+                  "data_dir": args.data, "seed": args.seed, "n_images": args.images}
+    execute_notebook(args.notebook, args.executed, args.html, parameters, args.timeout)
+    print(f"{args.notebook} executed -> {args.executed}, {args.html}")
+    return 0

@@ -1,0 +1,60 @@
+"""The template of tables/README.md: how each number in the rendered tables was produced.
+
+replication/tables.py (`readme`) fills it in: the scale marker, the file list, which
+experiments have numbers, the segmenter calibration and the claims' verdict rule.
+"""
+
+README_TEMPLATE = """\
+# Results tables ({scale})
+
+Rendered by `replication tables` from `params.yaml`, `replication/paper_numbers.yaml` (the
+paper's numbers, docs/protocols.md, docs/results.md) and `metrics/<experiment>/scores.json` — no number in these
+files is typed by hand. {scored} of {total} experiments in params.yaml have numbers; none
+yet for: {missing}. Plots, loss curves and image grids:
+[notebooks/results.html](../notebooks/results.html) (source:
+[notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
+
+{files}
+- [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv)): the paper's
+  orderings judged on our runs, and rank correlations with the paper's numbers.
+
+## How each number was produced
+
+- **Ours** = mean ± sample standard deviation (n − 1) over the seeds listed in
+  params.yaml; `n` = seeds that produced a number. **Δ** = ours − paper. The paper
+  reports single runs and notes large run-to-run variation (docs/results.md).
+- **FCN-score (Tables 1-3)**, one confusion matrix pooled over all val frames (docs/protocols.md).
+  `fcn_score_official` is the paper's protocol: the authors' FCN-8s, the original `gtFine`
+  labelIds at 1024×2048, each generated photo upsampled to that size, and the official
+  code's arithmetic with its quirks (a prediction of the FCN's 20th output counted as
+  "road" of the next class, frames with a bicycle pixel predicted so dropped). The
+  column `fcn_score_corrected` beside it scores the same predictions without the
+  quirks (docs/protocols.md). Without those
+  inputs the scorer uses `fcn_score_fallback`: a segmenter of our own and labels decoded
+  from the colour label images by nearest palette colour — its numbers are comparable
+  only with each other and with the ground-truth row scored the same way, not with the
+  paper's values. Every row names the protocol and segmenter that produced it (rows
+  mixing protocols are marked MIXED), and the number of frames.
+- **Segmenter calibration**: the ground-truth row of Table 1 scores the real val photos
+  with the same protocol; its difference from the paper's ground-truth row measures how
+  far our segmenter and protocol are from the authors', independent of any generator
+  (read a method row's Δ against the ground-truth row's Δ, not against zero).
+  Ours: {calibration}
+- **Table 6 (photo → labels)**: generated label maps decoded to the nearest Cityscapes
+  label colour, same confusion-matrix scores.
+- **Table 4** was a human (AMT) study and cannot be reproduced by a program: its table
+  shows the paper's "% labelled real" next to our FID/KID on the same runs.
+- **FID/KID** (not in the paper): pytorch-fid InceptionV3 pool3 features. With fewer than
+  2048 images FID is biased, so every row states the image counts; KID (unbiased) is
+  shown as the mean over seeds of each run's subset-mean KID.
+- **Colour statistics (Fig. 7d)**: histogram intersection of generated vs real Lab
+  colour distributions per channel, 1 Lab unit per bin.
+- A gap "— (reason)" marks an experiment that was not run, a missing metrics file, or a
+  metric that could not be computed (e.g. FID without Inception weights), with the reason.
+
+## Claims
+
+{rule}
+Rank agreement with the paper: Spearman's rho of our row means against the paper's
+values per table and column; "n/a" with fewer than 3 rows.
+"""
