@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,13 +34,15 @@ from pathlib import Path
 import torch
 
 from replication import fast
+from replication.bench_report import markdown, setup_record, table
 from replication.config import ExperimentConfig, from_dict
 from replication.params import parse_overrides
 from replication.data.paired import TrainingPairs
 from replication.errors import ConfigError
 from replication.fileio import write_json, write_text
 from replication.devices import resolve_device
-from replication.train import LossMeter, Trainer, check_finite
+from replication.monitor import LossMeter, check_finite
+from replication.train import Trainer
 
 # what each mode name runs: None = faithful; a dict = fast mode with these FastOptions
 # changed from what train.mode=fast picks on the device (to measure each ingredient)
@@ -315,78 +315,6 @@ def curve_summary(curves: dict, steps: int) -> dict:
                           "last": statistics.fmean(v[-window:])}
                    for name, v in series.items() if name.startswith("loss_")}
             for mode, series in curves.items()}
-
-
-# --- report -------------------------------------------------------------------------
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def commit() -> str:
-    """REPLICATION_COMMIT (a copied tree may have no .git), else git's HEAD."""
-    if os.environ.get("REPLICATION_COMMIT"):
-        return os.environ["REPLICATION_COMMIT"]
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def table(report: dict) -> str:
-    lines = [f"{'mode':<12}{'s/step':>10}{'steps/s':>10}{'data':>8}{'gen img/s':>11}"
-             f"{'peak MB':>9}"]
-    for mode, r in report["modes"].items():
-        gen = f"{r['images_per_second']:.1f}" if r["images_per_second"] else "-"
-        peak = f"{r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else "-"
-        lines.append(f"{mode:<12}{r['seconds_per_step']:>10.4f}{r['steps_per_second']:>10.2f}"
-                     f"{r['data_share']:>8.1%}{gen:>11}{peak:>9}")
-    for mode, ratio in report["ratios"].items():
-        gen = f", {ratio['images_per_second']:.2f}x images/s" if ratio["images_per_second"] else ""
-        lines.append(f"{mode}/faithful: {ratio['steps_per_second']:.2f}x steps/s (paired "
-                     f"blocks {ratio['steps_per_second_paired']:.2f}x){gen}")
-    for row in report.get("concurrency", []):
-        lines.append(f"{row['runs']} concurrent {row['mode']}: " + (
-            f"{row['aggregate_steps_per_second']:.2f} steps/s in total" if "error" not in row
-            else f"FAILED ({row['error']})"))
-    return "\n".join(lines)
-
-
-def markdown(report: dict) -> str:
-    s = report["setup"]
-    head = (f"### {s['device_name']}, {s['image_size']} px, batch {s['batch_size']}\n\n"
-            f"- date: {s['date']}, commit {s['commit']}, torch {s['torch']}\n"
-            f"- command: `{s['command']}`\n"
-            f"- model: {s['model']}\n\n")
-    rows = ["| mode | s/step | steps/s | data share | generation img/s | peak MB |",
-            "|---|---:|---:|---:|---:|---:|"]
-    for mode, r in report["modes"].items():
-        gen = f"{r['images_per_second']:.1f}" if r["images_per_second"] else "-"
-        peak = f"{r['peak_memory_mb']:.0f}" if r["peak_memory_mb"] is not None else "-"
-        rows.append(f"| {mode} | {r['seconds_per_step']:.4f} | {r['steps_per_second']:.2f} | "
-                    f"{r['data_share']:.1%} | {gen} | {peak} |")
-    tail = [f"\n{mode}/faithful: **{r['steps_per_second']:.2f}x** steps/s (paired blocks "
-            f"{r['steps_per_second_paired']:.2f}x)" for mode, r in report["ratios"].items()]
-    for row in report.get("concurrency", []):
-        tail.append(f"\n{row['runs']} concurrent {row['mode']} run(s): " + (
-            f"{row['aggregate_steps_per_second']:.2f} steps/s in total"
-            if "error" not in row else f"failed: {row['error']}"))
-    return head + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
-
-
-def setup_record(cfg: ExperimentConfig, device: torch.device, args) -> dict:
-    g, d, loss = cfg.generator, cfg.discriminator, cfg.loss
-    return {"device": str(device), "device_name": device_name(device),
-            "torch": torch.__version__, "image_size": cfg.data.image_size,
-            "batch_size": cfg.train.batch_size, "experiment": args.experiment or args.data
-            or "default", "model": f"{g.arch} ngf {g.ngf}, D {d.receptive_field}x"
-            f"{d.receptive_field} ndf {d.ndf}, gan {loss.gan}, L1 weight {loss.l1_weight}",
-            "fast_precision": cfg.train.fast_precision, "date": datetime.date.today().isoformat(),
-            "commit": commit(), "command": "python -m replication.bench " + " ".join(sys.argv[1:])}
 
 
 def progress(message: str) -> None:

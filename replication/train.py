@@ -20,23 +20,22 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from replication import checkpoints, distributed, fast, layout, models
 from replication.config import ExperimentConfig, dump_yaml
-from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
+from replication.data.paired import TrainingPairs
 from replication.datasets import VERIFIED_MARKER
 from replication.devices import resolve_device
-from replication.errors import CheckpointError, ConfigError, TrainingDiverged
+from replication.errors import CheckpointError, ConfigError
 from replication.fileio import exclusive, write_json, write_text
 from replication.models.losses import discriminator_loss, generator_loss
+from replication.monitor import LossMeter, check_finite, log, open_live, sample_grid
 
 def lr_factor(policy: str, total_steps: int):
     """Multiplier of the base lr for optimizer step s (0-based)."""
@@ -223,52 +222,6 @@ def fingerprint(cfg: ExperimentConfig) -> str:
 
 # --- the loop -----------------------------------------------------------------------
 
-class LossMeter:
-    """Sums losses on the device between log steps: no host sync inside the step."""
-
-    def __init__(self, state: dict | None = None):
-        self.sums, self.count = {}, 0
-        if state:
-            self.sums = {k: torch.tensor(v) for k, v in state["sums"].items()}
-            self.count = state["count"]
-
-    def add(self, losses: dict[str, torch.Tensor]) -> None:
-        for k, v in losses.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
-        self.count += 1
-
-    def collect(self, shard: distributed.Shard | None) -> dict[str, torch.Tensor]:
-        """The sums over every rank (data-parallel: each rank adds its share of each batch).
-        Afterwards only rank 0 keeps them, so a checkpoint or the next collect counts
-        each step once."""
-        if shard is None:
-            return dict(self.sums)
-        totals = dict(zip(self.sums, distributed.sum_over_ranks(list(self.sums.values()))))
-        self.sums = totals if shard.is_main else {k: torch.zeros_like(v) for k, v in totals.items()}
-        return totals
-
-    def reset(self) -> None:
-        self.sums, self.count = {}, 0
-
-    def state(self) -> dict:
-        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
-
-
-def check_finite(losses: dict[str, torch.Tensor], step: int, state_path: Path,
-                 steps: int = 1) -> dict[str, float]:
-    """`losses` of step `step`, or their sums over the `steps` steps ending there (a NaN/Inf
-    in any of them shows in the sum); returns them as floats (one host sync)."""
-    values = dict(zip(losses, torch.stack(list(losses.values())).tolist())) if losses else {}
-    for name, value in values.items():
-        if not math.isfinite(value):
-            where = f"step {step}" if steps == 1 else f"steps {step - steps + 1}-{step}"
-            kept = f"last good checkpoint {state_path} kept" if state_path.exists() \
-                else "no checkpoint was written yet"
-            raise TrainingDiverged(f"{where}: {name} is {value}; training stopped, "
-                                   f"{kept} — lower train.lr or check the data")
-    return values
-
-
 @contextlib.contextmanager
 def stop_requests():
     """SIGINT/SIGTERM set a flag; the loop then checkpoints at the step boundary and exits."""
@@ -286,45 +239,6 @@ def stop_requests():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def open_live(log_dir: Path, step: int):
-    """DVCLive as the step-series logger. Its summary file (metrics.json) is never written:
-    train.json is the run's metrics file, and a lone JSON dict inside the plots folder
-    would break `dvc plots show` on the whole folder."""
-    try:
-        from dvclive import Live  # imported here: plain inference needs no DVCLive
-    except ImportError:  # e.g. a bare GPU node running scripts/gpu_check.sh
-        print("warning: dvclive is not installed; training runs without loss curves or samples")
-        return None
-    if step > 0:
-        truncate_live(log_dir, step)
-    return Live(dir=str(log_dir), resume=step > 0, save_dvc_exp=False, dvcyaml=None)
-
-
-def truncate_live(live_dir: Path, step: int) -> None:
-    """Drop logged rows after the checkpoint we resume from (they will be logged again)."""
-    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
-        lines = tsv.read_text().splitlines()
-        header, rows = lines[:1], lines[1:]
-        col = header[0].split("\t").index("step") if header else 0
-        kept = [r for r in rows if int(r.split("\t")[col]) <= step]
-        write_text(tsv, "\n".join(header + kept) + "\n")
-
-
-def log(live, bar, trainer: Trainer, meter: LossMeter, step: int,
-        state_path: Path) -> dict[str, float]:
-    """Mean losses since the last log (all ranks take part; rank 0 writes them)."""
-    sums = check_finite(meter.collect(trainer.shard), step, state_path, steps=meter.count)
-    means = {name: value / meter.count for name, value in sums.items()}
-    meter.reset()
-    if live is not None:
-        live.step = step
-        for name, value in means.items():
-            live.log_metric(f"train/{name}", value)
-        live.log_metric("train/lr", float(trainer.sched_G.get_last_lr()[0]))
-        bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
-    return means
 
 
 def checkpoint(trainer: Trainer, meter: LossMeter, state_path: Path) -> None:
@@ -351,31 +265,6 @@ def signalled(stop: dict, trainer: Trainer, at_log: bool) -> bool:
         return stop["signal"] is not None
     # all ranks must stop after the same step: they agree at log steps (a tiny all-reduce)
     return at_log and distributed.any_rank(stop["signal"] is not None, trainer.device)
-
-
-@torch.no_grad()
-def sample_grid(trainer: Trainer, data: TrainingPairs, count: int = 4) -> np.ndarray:
-    """Rows of input | output | target on the first training pairs (center crop, no flip).
-
-    G runs as at test time (train mode, docs/method.md) without side effects: the global RNG is
-    forked and BatchNorm running statistics are restored, so sampling never changes the
-    training trajectory.
-    """
-    cfg = trainer.cfg.data
-    indices = torch.arange(min(count, len(data)))
-    pairs = data.folder.batch(indices.to(data._index_device()))
-    border = (data.folder.size - cfg.image_size) // 2
-    pairs = pairs[:, :, border:border + cfg.image_size, border:border + cfg.image_size]
-    x, y = split_direction(to_unit_range(pairs.to(trainer.device)), cfg.direction)
-    saved = {k: v.clone() for k, v in trainer.G.named_buffers()}
-    devices = [trainer.device] if trainer.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        fake = trainer.G(x)
-    for name, buf in trainer.G.named_buffers():
-        buf.copy_(saved[name])
-    rows = torch.cat([x, fake, y], dim=3)  # side by side
-    grid = to_uint8(torch.cat(list(rows), dim=1))  # stacked vertically
-    return grid.permute(1, 2, 0).cpu().numpy()
 
 
 def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,

@@ -16,7 +16,8 @@ import torch
 from conftest import tiny_overrides
 from replication import checkpoints, fast
 from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.train import Trainer, TrainingDiverged, train
+from replication.errors import TrainingDiverged
+from replication.train import Trainer, train
 
 CPU = torch.device("cpu")
 

@@ -16,7 +16,8 @@ from conftest import tiny_overrides, write_pairs
 from replication import checkpoints
 from replication.config import ExperimentConfig, deep_merge, from_dict
 from replication.data.paired import TestPairs
-from replication.train import TrainingDiverged, lr_factor, train
+from replication.errors import TrainingDiverged
+from replication.train import lr_factor, train
 
 REPO = Path(__file__).resolve().parents[1]
 

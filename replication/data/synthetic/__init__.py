@@ -44,8 +44,20 @@ _CHROMA_444 = 0
 
 # --- renderers: name -> (rng, size) -> (A, B) -------------------------------------------
 
-RENDERERS: dict[str, Renderer] = {
-    "cityscapes": cityscapes.halves, "facades": facades.halves, "maps": maps.halves}
+# name -> (photo, label ids) renderer and the palette that colours its labels
+SCENES = {"cityscapes": (cityscapes.render_cityscapes_like, cityscapes.PALETTE),
+          "facades": (facades.render_facades_like, facades.FACADE_PALETTE),
+          "maps": (maps.render_maps_like, maps.MAP_PALETTE)}
+
+
+def _scene_halves(render, palette) -> Renderer:
+    def halves(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+        photo, labels = render(rng, size)
+        return photo, palette[labels]  # A: the photo, B: its label colours
+    return halves
+
+
+RENDERERS: dict[str, Renderer] = {name: _scene_halves(*scene) for name, scene in SCENES.items()}
 # Each dataset draws from a stream of its own. The first three keep the numbers they had
 # when they were the only ones (so their images keep their bytes); any other name gets one
 # from its spelling, so a new registry entry changes no existing image.

@@ -290,9 +290,3 @@ def render_cityscapes_like(rng: np.random.Generator, size: int) -> tuple[np.ndar
     """(photo uint8 HxWx3, exact train ids uint8 HxW) of one random street."""
     sc = cityscapes_scene(rng, size)
     return paint(rng, sc), sc.label_array()
-
-
-def halves(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A, B) of one pair: the photo and its label colours (the official Cityscapes ones)."""
-    photo, labels = render_cityscapes_like(rng, size)
-    return photo, PALETTE[labels]

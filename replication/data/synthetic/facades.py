@@ -126,9 +126,3 @@ def render_facades_like(rng: np.random.Generator, size: int) -> tuple[np.ndarray
     """(photo uint8 HxWx3, class ids uint8 HxW into FACADE_CLASSES) of one facade."""
     sc = facades_scene(rng, size)
     return paint(rng, sc), sc.label_array()
-
-
-def halves(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A, B) of one pair: the photo and its label colours."""
-    photo, labels = render_facades_like(rng, size)
-    return photo, FACADE_PALETTE[labels]

@@ -106,9 +106,3 @@ def render_maps_like(rng: np.random.Generator, size: int) -> tuple[np.ndarray, n
     """(aerial photo uint8 HxWx3, class ids uint8 HxW into MAP_CLASSES) of one tile."""
     sc = maps_scene(rng, size)
     return paint(rng, sc), sc.label_array()
-
-
-def halves(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A, B) of one pair: the aerial photo and the map."""
-    photo, labels = render_maps_like(rng, size)
-    return photo, MAP_PALETTE[labels]
