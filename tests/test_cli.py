@@ -82,3 +82,19 @@ def test_every_docs_page_the_code_cites_exists():
     for path in [*repo.glob("replication/**/*.py"), repo / "params.yaml", repo / "README.md"]:
         cited |= set(re.findall(r"docs/[a-z_-]+\.md", path.read_text()))
     assert cited and all((repo / page).is_file() for page in cited), sorted(cited)
+
+
+def test_every_command_the_code_and_docs_tell_a_user_to_run_exists():
+    # `replication X ...` in backticks, and `python -m replication X` in dvc.yaml / scripts
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    texts = [*repo.glob("replication/**/*.py"), *repo.glob("docs/*.md"), repo / "README.md",
+             repo / "params.yaml", repo / "dvc.yaml", *repo.glob("scripts/*"),
+             *repo.glob("benchmarks/*.md")]
+    named = set()
+    for path in texts:
+        text = path.read_text()
+        named |= set(re.findall(r"`replication ([a-z][a-z-]*)", text))
+        named |= set(re.findall(r"python3? -m replication ([a-z][a-z-]*)", text))
+    assert named and named <= set(cli.COMMANDS), sorted(named - set(cli.COMMANDS))

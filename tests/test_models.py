@@ -230,3 +230,16 @@ def test_bottleneck_batchnorm_is_plain_batchnorm_above_batch_1():
     x = torch.randn(2, 64, 1, 1)
     assert torch.equal(bottleneck(x), plain(x))
     assert torch.equal(bottleneck.running_var, plain.running_var)
+
+
+def test_every_choice_the_config_allows_builds():
+    # config.validate owns the lists of choices; the builders must know every one of them
+    from replication.config import _CHOICES
+    for arch in _CHOICES["generator.arch"]:
+        for dropout in _CHOICES["generator.dropout"]:
+            for norm in _CHOICES["generator.norm"]:
+                generator(arch, 16, ngf=4, dropout=dropout, norm=norm)
+    for field in _CHOICES["discriminator.receptive_field"]:
+        for norm in _CHOICES["discriminator.norm"]:
+            for conditional in (True, False):
+                discriminator(field, conditional, ndf=4, norm=norm)
