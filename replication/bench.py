@@ -63,7 +63,7 @@ def bench_config(args) -> ExperimentConfig:
     from replication.params import config_from_args
     cfg = config_from_args(args) if (args.experiment or args.data) else \
         from_dict(ExperimentConfig, parse_overrides(args.overrides))
-    data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="yes")
+    data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="always")
     train = dict(batch_size=args.batch_size or cfg.train.batch_size, mode="faithful")
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
                                train=dataclasses.replace(cfg.train, **train))

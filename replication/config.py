@@ -62,7 +62,9 @@ class DataConfig:
     flip: bool = True  # paper: random horizontal mirroring
     train_split: str = "train"
     test_split: str = "test"  # cityscapes and maps: "val" (docs/datasets.md)
-    in_memory: str = "auto"  # decode once and keep uint8 pairs in RAM: auto | yes | no
+    # decode every pair once and keep them in RAM (uint8): auto (below memory_limit_gb) |
+    # always | never (decode each batch from disk: the same pixels, for huge datasets)
+    in_memory: str = "auto"
     memory_limit_gb: float = 8.0  # "auto" keeps images in RAM below this size
 
     @property
@@ -160,7 +162,7 @@ _CHOICES = {
     "loss.gan": ("none", "conditional", "unconditional"),
     "data.direction": ("AtoB", "BtoA"),
     "data.source": ("upstream", "synthetic"),
-    "data.in_memory": ("auto", "yes", "no"),
+    "data.in_memory": ("auto", "always", "never"),
     "train.lr_policy": ("constant", "linear"),
     "train.mode": ("faithful", "fast"),
     "train.fast_precision": ("auto", "fp32", "bf16"),

@@ -85,8 +85,8 @@ def test_test_pairs_cover_whole_split_in_order(toy_dataset):
 
 
 def test_in_memory_and_from_disk_agree(toy_dataset):
-    in_ram = TrainingPairs(data_config(toy_dataset, in_memory="yes"), 2, seed=3)
-    on_disk = TrainingPairs(data_config(toy_dataset, in_memory="no"), 2, seed=3)
+    in_ram = TrainingPairs(data_config(toy_dataset, in_memory="always"), 2, seed=3)
+    on_disk = TrainingPairs(data_config(toy_dataset, in_memory="never"), 2, seed=3)
     assert in_ram.folder.pixels is not None and on_disk.folder.pixels is None
     for step in range(5):
         assert torch.equal(in_ram.batch(step, torch.device("cpu"))[0],

@@ -101,7 +101,7 @@ def decode_folder(files: list[Path], size: int, threads: int = 4) -> torch.Tenso
 
 def fits_in_memory(num_files: int, size: int, cfg: DataConfig) -> bool:
     if cfg.in_memory != "auto":
-        return cfg.in_memory == "yes"
+        return cfg.in_memory == "always"
     return num_files * 6 * size * size / 2**30 <= cfg.memory_limit_gb
 
 
