@@ -20,141 +20,24 @@ Prints a table; writes everything to --json (and --markdown for benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
+import dataclasses
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from replication import fast
 from replication.bench_report import markdown, setup_record, table
-from replication.config import ExperimentConfig, from_dict
-from replication.params import parse_overrides
-from replication.data.paired import TrainingPairs
+from replication.bench_runs import concurrency, in_process, worker
+from replication.bench_timing import (MODES, Runner, bench_config, block_steps, build,
+                                      progress, with_synthetic_data)
+from replication.config import ExperimentConfig
+from replication.devices import resolve_device
 from replication.errors import ConfigError
 from replication.fileio import write_json, write_text
-from replication.devices import resolve_device
-from replication.monitor import LossMeter, check_finite
-from replication.train import Trainer
-
-# what each mode name runs: None = faithful; a dict = fast mode with these FastOptions
-# changed from what train.mode=fast picks on the device (to measure each ingredient)
-MODES = {
-    "faithful": None,
-    "fast": {},
-    "fast-fp32": {"bf16": False},
-    "fast-eager": {"cuda_graph": False},
-    "fast-nchw": {"channels_last": False},
-}
-SYNTHETIC_PAIRS = 16
-
-
-# --- set-up -------------------------------------------------------------------------
-
-def bench_config(args) -> ExperimentConfig:
-    """The experiment's settings with the bench's image and batch size, mode left faithful."""
-    from replication.params import config_from_args
-    cfg = config_from_args(args) if (args.experiment or args.data) else \
-        from_dict(ExperimentConfig, parse_overrides(args.overrides))
-    data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="always")
-    train = dict(batch_size=args.batch_size or cfg.train.batch_size, mode="faithful")
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
-                               train=dataclasses.replace(cfg.train, **train))
-
-
-def with_synthetic_data(cfg: ExperimentConfig, root: Path) -> ExperimentConfig:
-    """<root>/synthetic/train/<i>.png: toy pairs (A smooth colour blobs, B A's channels
-    permuted) at the jitter size, and cfg pointed at them."""
-    from replication.data.synthetic.toy import write_pairs
-    write_pairs(root / "synthetic", {"train": max(SYNTHETIC_PAIRS, 2 * cfg.train.batch_size)},
-                cfg.data.jitter_size)
-    data = dataclasses.replace(cfg.data, root=str(root), dataset="synthetic", train_split="train")
-    return dataclasses.replace(cfg, data=data)
-
-
-def fast_options(cfg: ExperimentConfig, mode: str, device: torch.device):
-    changes = MODES[mode]
-    if changes is None:
-        return None
-    return dataclasses.replace(fast.options_for(device, cfg.train.fast_precision), **changes)
-
-
-def build(cfg: ExperimentConfig, mode: str, device: torch.device, seed: int = 0):
-    """A Trainer and its data for `mode`, as train() would set them up."""
-    options = fast_options(cfg, mode, device)
-    train_mode = "faithful" if options is None else "fast"
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mode=train_mode))
-    data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
-    if options is not None:
-        data.folder.to(device)
-    return Trainer(cfg, seed, device, 10**9, fast_options=options), data
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-# --- timing -------------------------------------------------------------------------
-
-class Runner:
-    """One mode's trainer, stepped as the training loop steps it (train.run_loop)."""
-
-    def __init__(self, cfg: ExperimentConfig, mode: str, device: torch.device):
-        self.mode, self.device = mode, device
-        cuda = device.type == "cuda"
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
-        self.trainer, self.data = build(cfg, mode, device)
-        self.meter = LossMeter()
-        self.state_path = Path(os.devnull)
-        self.step_seconds = self.train_block(1)[0]  # the first step (holds any capture)
-        self.peak_mb = (torch.cuda.max_memory_allocated(device) - before) / 2**20 if cuda else None
-
-    def train_block(self, steps: int) -> tuple[float, float]:
-        """(seconds per step, share of the time spent in data.batch) over `steps` steps."""
-        trainer, data_seconds = self.trainer, 0.0
-        synchronize(self.device)
-        began = time.perf_counter()
-        for _ in range(steps):
-            t = time.perf_counter()
-            x, y = self.data.batch(trainer.step, self.device)
-            data_seconds += time.perf_counter() - t
-            losses = trainer.train_step(x, y)
-            if trainer.fast is None:  # the faithful loop checks every step (a host sync)
-                check_finite(losses, trainer.step, self.state_path)
-            self.meter.add(losses)
-        synchronize(self.device)
-        seconds = time.perf_counter() - began
-        self.meter.reset()
-        return seconds / steps, data_seconds / seconds
-
-    @torch.no_grad()
-    def generate_block(self, images: int, batch: int) -> float:
-        """Seconds per image of G's forward as `generate` runs it (train mode)."""
-        G, trainer = self.trainer.G, self.trainer
-        x = torch.rand(batch, 3, *(2 * [trainer.cfg.data.image_size]), device=self.device) * 2 - 1
-        if trainer.fast is not None:
-            x = trainer.fast.layout(x)
-        synchronize(self.device)
-        began = time.perf_counter()
-        with trainer.autocast(), fast.cudnn_benchmark() if trainer.fast else nullcontext():
-            for _ in range(-(-images // batch)):
-                G(x)
-        synchronize(self.device)
-        return (time.perf_counter() - began) / (-(-images // batch) * batch)
-
-
-def block_steps(seconds_per_step: float, block_seconds: float) -> int:
-    return max(1, min(1000, round(block_seconds / max(seconds_per_step, 1e-6))))
+from replication.monitor import check_finite
 
 
 def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, args) -> dict:
@@ -213,83 +96,6 @@ def ratios(results: dict) -> dict:
     return out
 
 
-# --- concurrency: N runs sharing the device ------------------------------------------
-
-def concurrency(args, counts: list[int], mode: str) -> list[dict]:
-    rows = []
-    for n in counts:
-        progress(f"{n} concurrent {mode} run(s), {args.concurrent_seconds:g} s")
-        try:
-            rates = run_workers(args, n, mode)
-            rows.append({"runs": n, "mode": mode, "per_run_steps_per_second": rates,
-                         "aggregate_steps_per_second": sum(rates)})
-        except RuntimeError as err:  # report and go on with the other counts
-            rows.append({"runs": n, "mode": mode, "error": str(err)})
-    return rows
-
-
-def run_workers(args, n: int, mode: str) -> list[float]:
-    """Start n workers; each warms up and says "ready"; then all get "go" at once."""
-    command = [sys.executable, "-m", "replication.bench", *config_argv(args), "--worker", mode]
-    package_root = str(Path(__file__).resolve().parents[1])  # importable from any folder
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=env) for _ in range(n)]
-    try:
-        for w in workers:
-            expect(w, "ready")
-        for w in workers:
-            w.stdin.write("go\n")
-            w.stdin.flush()
-        return [json.loads(expect(w, "{"))["steps_per_second"] for w in workers]
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-            w.wait()
-
-
-def expect(worker: subprocess.Popen, start: str) -> str:
-    line = worker.stdout.readline()
-    if not line.startswith(start):
-        raise RuntimeError(f"a bench worker stopped (exit {worker.poll()}) before saying "
-                           f"{start!r}; see its error above")
-    return line
-
-
-def config_argv(args) -> list[str]:
-    """The options that decide what a worker measures, as command-line arguments."""
-    argv = ["--params", args.params, "--device", args.device,
-            "--concurrent-seconds", str(args.concurrent_seconds), "--warmup", str(args.warmup)]
-    for flag, value in (("--experiment", args.experiment), ("--data", args.data),
-                        ("--image-size", args.image_size), ("--batch-size", args.batch_size)):
-        if value:
-            argv += [flag, str(value)]
-    for override in args.overrides:
-        argv += ["--set", override]
-    return argv
-
-
-def worker(args) -> int:
-    device = resolve_device(args.device)
-    with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(with_synthetic_data(bench_config(args), Path(tmp)), args.worker, device)
-        for _ in range(args.warmup):
-            runner.train_block(1)
-        print("ready", flush=True)
-        sys.stdin.readline()
-        steps, began = 0, time.perf_counter()
-        while time.perf_counter() - began < args.concurrent_seconds:
-            chunk = block_steps(runner.step_seconds, 0.25)
-            runner.train_block(chunk)
-            steps += chunk
-        seconds = time.perf_counter() - began
-    print(json.dumps({"steps": steps, "seconds": seconds, "steps_per_second": steps / seconds}),
-          flush=True)
-    return 0
-
-
 # --- loss curves: do the modes learn alike? ------------------------------------------
 
 def loss_curves(cfg: ExperimentConfig, modes: list[str], device: torch.device,
@@ -315,10 +121,6 @@ def curve_summary(curves: dict, steps: int) -> dict:
                           "last": statistics.fmean(v[-window:])}
                    for name, v in series.items() if name.startswith("loss_")}
             for mode, series in curves.items()}
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] bench: {message}", file=sys.stderr, flush=True)
 
 
 # --- command line -------------------------------------------------------------------
@@ -352,6 +154,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the mode the concurrent runs use (default fast)")
     parser.add_argument("--concurrent-seconds", type=float, default=10.0,
                         help="how long the concurrent runs are timed (default 10)")
+    parser.add_argument("--in-process", default="",
+                        help="also measure K runs in ONE process stepped in turn, each on its "
+                             "own CUDA stream (train.seeds_per_process), e.g. 1,2,4,8")
     parser.add_argument("--curves", type=int, default=0, metavar="STEPS",
                         help="also train faithful and fast STEPS steps from one seed and "
                              "record their loss curves (e.g. 200)")
@@ -396,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
             torch.cuda.empty_cache()  # leave the device to the concurrent runs
         if counts:
             report["concurrency"] = concurrency(args, counts, args.concurrent_mode)
+        if args.in_process:
+            report["concurrency"] = report.get("concurrency", []) + in_process(
+                cfg, parse_counts(args.in_process), args.concurrent_mode, device,
+                args.concurrent_seconds)
         if args.curves:  # does fast mode learn as faithful does?
             report["curves"] = loss_curves(cfg, ["faithful", "fast"], device, args.curves)
     print(table(report))

@@ -41,11 +41,11 @@ def _cells(r: dict) -> tuple[str, ...]:
 
 
 def table(report: dict) -> str:
-    lines = [f"{'mode':<12}{'s/step':>10}{'steps/s':>10}{'data':>8}{'gen img/s':>11}"
+    lines = [f"{'mode':<16}{'s/step':>10}{'steps/s':>10}{'data':>8}{'gen img/s':>11}"
              f"{'peak MB':>9}"]
     for mode, r in report["modes"].items():
         step, rate, share, gen, peak = _cells(r)
-        lines.append(f"{mode:<12}{step:>10}{rate:>10}{share:>8}{gen:>11}{peak:>9}")
+        lines.append(f"{mode:<16}{step:>10}{rate:>10}{share:>8}{gen:>11}{peak:>9}")
     for mode, ratio in report["ratios"].items():
         gen = f", {ratio['images_per_second']:.2f}x images/s" if ratio["images_per_second"] else ""
         lines.append(f"{mode}/faithful: {ratio['steps_per_second']:.2f}x steps/s (paired "

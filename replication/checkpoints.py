@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from replication import fast
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import CheckpointError, ConfigError
 from replication.fileio import atomic_path
@@ -67,6 +68,24 @@ def config_of(obj: dict[str, Any], path: str | Path) -> ExperimentConfig:
         raise CheckpointError(f"{path}: stored config is invalid for this version ({err})") from None
 
 
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """load_state_dict, keeping this run's Adam kernel (fused / capturable are how Adam
+    runs here, not training state) and its parameters' memory layout."""
+    kernels = [{k: group[k] for k in ("foreach", "fused", "capturable")}
+               for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, kernel in zip(optimizer.param_groups, kernels):
+        group.update(kernel)
+    fast.match_layout(optimizer)
+
+
+def save_generator(G: torch.nn.Module, cfg: ExperimentConfig, seed: int, step: int,
+                   path: Path) -> None:
+    """The generator snapshot `generate` reads: G's weights and the run's config."""
+    save({"format": GENERATOR_FORMAT, "config": cfg.to_dict(), "seed": seed, "step": step,
+          "state_dict": G.state_dict()}, path)
+
+
 def load_weights(module: torch.nn.Module, state_dict: dict, path: str | Path, what: str) -> None:
     """load_state_dict with a one-line error for an architecture mismatch."""
     try:
@@ -81,8 +100,9 @@ def load_weights(module: torch.nn.Module, state_dict: dict, path: str | Path, wh
 # Settings that may change between an interrupted run and its resumption: they decide
 # where files go and how often the loop reports, not what the weights become.
 RESUMABLE_CHANGES = ("train.log_every", "train.sample_every", "train.checkpoint_every",
-                     "train.device", "data.root", "data.in_memory", "data.memory_limit_gb",
-                     "generate", "seeds", "name")
+                     "train.device", "train.runs_per_device", "train.seeds_per_process",
+                     "data.root", "data.in_memory", "data.memory_limit_gb",
+                     "generate", "seeds", "name", "compare_to")
 
 
 def check_resumable(state: dict, current: ExperimentConfig, seed: int, path: Path,

@@ -15,7 +15,7 @@ from replication.errors import UserError
 # command -> (module exposing add_arguments(parser) and run(args), one-line help)
 COMMANDS = {
     "download": ("replication.data.download",
-                 "fetch, verify and install a dataset (synthetic stand-in at smoke scale)"),
+                 "fetch, verify and install a dataset (a synthetic stand-in where data.source says so)"),
     "synth": ("replication.data.synthetic",
               "write the deterministic synthetic stand-ins for facades, cityscapes, maps"),
     "inputs": ("replication.data.inputs",
@@ -23,22 +23,26 @@ COMMANDS = {
     "train": ("replication.train", "train pix2pix runs (G and D) with exact resume"),
     "generate": ("replication.generate",
                  "write G's output for every test image (paper test-time behaviour)"),
+    "translate": ("replication.translate",
+                  "run a generator on a folder of new single images (no targets)"),
     "weights": ("replication.metrics.weights",
                 "find or download the authors' FCN-8s and pytorch-fid's Inception weights"),
     "segmenter": ("replication.metrics.segmenter",
                   "train the fallback FCN-score segmenter; write the ground-truth rows"),
     "score": ("replication.metrics.score",
-              "score generated images: FCN-score, label scores, FID/KID, Lab colour"),
+              "score generated images: FCN-score, label scores, FID/KID, PSNR/SSIM, Lab colour"),
     "tables": ("replication.tables",
                "render the results tables, claims and README from the metrics files"),
     "notebook": ("replication.report",
                  "execute notebooks/results.ipynb (papermill) and render it to HTML"),
     "bench": ("replication.bench",
-              "time training and generation: faithful vs fast mode, concurrency, equivalence"),
+              "time training and generation: faithful vs fast mode, several runs per GPU"),
     "status": ("replication.status",
                "what the pipeline has produced so far (--check: fail when incomplete)"),
     "config": ("replication.params",
                "print an experiment's resolved configuration (paper settings by default)"),
+    "plan": ("replication.plan",
+             "steps and GPU-hours of the params.yaml grid before training (--bench for rates)"),
 }
 
 
@@ -53,7 +57,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             mod = importlib.import_module(module)
-            sub_parser.description = mod.__doc__
+            # written for users: the command's help (module docstrings are for developers)
+            sub_parser.description = f"replication {name}: {help_text}"
             mod.add_arguments(sub_parser)
             sub_parser.set_defaults(_run=mod.run)
     return parser

@@ -90,7 +90,17 @@ class TrainConfig:
     # autocast of the forwards where the device has native bf16 (CUDA compute capability
     # >= 8, CPUs with AVX512-BF16 or AMX), fp32 elsewhere; "fp32" | "bf16" force it.
     fast_precision: str = "auto"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # auto: a free slot of the machine's GPU pool (devices.py), else the CPU | cpu | cuda:N
+    device: str = "auto"
+    runs_per_device: int = 1  # slots per GPU in the `auto` pool (processes sharing a GPU)
+    # K seeds of the experiment in one process, their steps interleaved, each its own RNG
+    # streams (bit-identical to one after another) and, on CUDA, its own stream and graph:
+    # several batch-1 runs fill a GPU that one leaves mostly idle
+    seeds_per_process: int = 1
+    # faithful mode on CUDA: capture the strict-fp32 step (same kernels, same Adam
+    # arithmetic) as a CUDA graph, ~4x faster at batch 1; off until a GPU check shows it
+    # bit-equal to eager faithful (scripts/gpu_check.sh)
+    faithful_cuda_graph: bool = False
     log_every: int = 50  # steps between logged losses
     sample_every: int = 1000  # steps between sample grids (input | output | target)
     checkpoint_every: int = 2000  # steps between full-state checkpoints (and at the end)
@@ -140,6 +150,8 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    # tables only: the experiment whose row this one is compared with
+    compare_to: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -188,6 +200,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check_range("train.beta2", cfg.train.beta2, 0.0, 1.0, hi_open=True)
     for key in ("generator.ngf", "discriminator.ndf", "train.batch_size", "train.epochs",
                 "train.log_every", "train.sample_every", "train.checkpoint_every",
+                "train.runs_per_device", "train.seeds_per_process",
                 "generate.batch_size"):
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key}={_get(cfg, key)} must be >= 1")

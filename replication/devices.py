@@ -1,17 +1,81 @@
-"""Which device a run computes on: `auto` is CUDA where it exists, else the CPU."""
+"""Which device a run computes on.
+
+`cpu`, `cuda`, `cuda:N` are taken as they are. `auto` is the CPU where there is no CUDA;
+with CUDA it is a free slot of a machine-wide pool of lock files, K slots per GPU
+(`train.runs_per_device`), so `dvc queue start -j N` on an N-GPU machine puts one run on
+each GPU instead of every run on cuda:0. A process holds its slot until it exits (the
+kernel drops the lock then, also after a crash). When every slot is taken, it waits.
+"""
 
 from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
 
 import torch
 
 from replication.errors import ConfigError
 
+POOL_ENV = "REPLICATION_DEVICE_POOL"  # folder of the slot locks, shared by the machine
+WAIT_S = 5.0  # between looks at the pool while every slot is taken
+_HELD: dict[str, object] = {}  # this process's slot (device name -> its lock), kept to exit
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` | `cpu` | `cuda` | `cuda:N` -> a device that exists here."""
+
+def resolve_device(name: str, runs_per_device: int = 1) -> torch.device:
+    """`auto` | `cpu` | `cuda` | `cuda:N` -> a device that exists here (auto: a free slot)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return claim(torch.cuda.device_count(), runs_per_device, pool_folder())
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} but CUDA is not available; use 'cpu' or 'auto'")
     return device
+
+
+def pool_folder() -> Path:
+    """$REPLICATION_DEVICE_POOL, else a per-user folder in the system's temp directory:
+    every workspace of `dvc queue` (each a copy of the repository) sees the same one."""
+    folder = os.environ.get(POOL_ENV) or Path(tempfile.gettempdir()) / f"replication-gpus-{os.getuid()}"
+    return Path(folder)
+
+
+def slots(count: int, per_device: int) -> list[tuple[int, int]]:
+    """(device, slot) in the order they are handed out: one run per GPU first, then a
+    second on each, ... (runs spread over the GPUs before they share one)."""
+    return [(device, slot) for slot in range(per_device) for device in range(count)]
+
+
+def claim(count: int, per_device: int, folder: Path, wait_s: float = WAIT_S) -> torch.device:
+    """The first free slot of `count` GPUs x `per_device` runs, held by this process."""
+    if _HELD:  # one process, one device: its later runs share the slot it holds
+        return torch.device(next(iter(_HELD)))
+    if count < 1 or per_device < 1:
+        raise ConfigError(f"a device pool of {count} GPU(s) x {per_device} run(s) is empty; "
+                          "set train.runs_per_device >= 1")
+    from filelock import FileLock, Timeout
+    folder.mkdir(parents=True, exist_ok=True)
+    waited = False
+    while True:
+        for device, slot in slots(count, per_device):
+            lock = FileLock(folder / f"cuda-{device}.slot-{slot}.lock", timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                continue
+            _HELD[f"cuda:{device}"] = lock
+            return torch.device("cuda", device)
+        if not waited:
+            print(f"waiting for a free GPU slot: all {count} x {per_device} in {folder} are "
+                  "taken", flush=True)
+            waited = True
+        time.sleep(wait_s)
+
+
+def release() -> None:
+    """Give this process's slot back (tests; a process's exit does it too)."""
+    for lock in _HELD.values():
+        lock.release()
+    _HELD.clear()

@@ -41,6 +41,15 @@ class FastOptions:
     bf16: bool  # autocast the forwards to bfloat16 (backwards follow the forward's dtypes)
     channels_last: bool  # NHWC weights and activations
     cuda_graph: bool  # capture the whole step once, then replay it
+    fused_adam: bool = True  # one fused Adam kernel (faithful: the reference foreach Adam)
+    cudnn_benchmark: bool = True  # autotuned convolutions (faithful: cuDNN's defaults)
+
+
+# The faithful step captured as a CUDA graph (train.faithful_cuda_graph): nothing changes
+# but how it is launched: fp32 (under fp32_exact: no TF32), NCHW, cuDNN's default
+# algorithms, the foreach Adam of the eager faithful step (capturable on CUDA in both).
+FAITHFUL_GRAPH = FastOptions(bf16=False, channels_last=False, cuda_graph=True,
+                             fused_adam=False, cudnn_benchmark=False)
 
 
 def has_native_bf16(device: torch.device) -> bool:
@@ -66,11 +75,11 @@ def options_for(device: torch.device, precision: str = "auto",
 
 
 def adam(params, train_cfg, options: FastOptions) -> torch.optim.Adam:
-    """Adam with the paper's settings as one fused kernel; a captured step needs its
-    step counter on the device (capturable)."""
+    """Adam with the paper's settings, fused into one kernel in fast mode; a captured step
+    needs its step counter on the device (capturable)."""
     t = train_cfg
-    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), fused=True,
-                            capturable=options.cuda_graph)
+    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2),
+                            fused=options.fused_adam or None, capturable=options.cuda_graph)
 
 
 @contextlib.contextmanager
@@ -121,7 +130,7 @@ class FastStep:
                               enabled=self.options.bf16, cache_enabled=False)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        with cudnn_benchmark():
+        with cudnn_benchmark() if self.options.cudnn_benchmark else contextlib.nullcontext():
             # the last, shorter batch of an epoch does not fit the captured shapes
             if not self.options.cuda_graph or x.shape[0] != self.trainer.cfg.train.batch_size:
                 self.stale_grads = self.graph is not None

@@ -5,6 +5,11 @@ dropout on, BatchNorm normalising with the test batch's own statistics. `mode="e
 switches both off. Always the whole split (the PyTorch code's default of 50 images is a
 known pitfall, docs/pitfalls.md). The dropout draws are seeded, so a given seed reproduces the
 same images and different seeds give different samples.
+
+It accepts the authors' released PyTorch generators (`latest_net_G.pth`,
+models/reference.py) as well as this code's generator.pt (translate.py uses the same
+loader on plain single images). Progress: a line every 30 s of wall time (not per image),
+so logs under `dvc repro` stay short.
 """
 
 from __future__ import annotations
@@ -19,33 +24,82 @@ from PIL import Image
 from replication import checkpoints
 from replication.config import DataConfig, ExperimentConfig
 from replication.data.paired import TestPairs, to_uint8
-from replication.errors import ConfigError
+from replication.errors import CheckpointError, ConfigError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, write_json
 from replication.devices import resolve_device
-from replication.models import build
+from replication.models import build, reference
+from replication.monitor import ProgressLines
+
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, ExperimentConfig, bool]:
+    """(our-format state dict, config, released): a generator.pt, or else the authors'
+    released U-Net state dict (recognised by its keys, models/reference.py)."""
+    try:
+        snapshot = checkpoints.load(path, checkpoints.GENERATOR_FORMAT)
+    except CheckpointError as err:
+        state = _released_state_dict(path)
+        if state is None:
+            raise
+        if not reference.is_reference_state_dict(state):
+            raise CheckpointError(f"{err}, nor a released pytorch-CycleGAN-and-pix2pix U-Net "
+                                  "generator (latest_net_G.pth)") from None
+        try:
+            cfg = reference.reference_config(state, _released_name(path))
+            return reference.convert_state_dict(state), cfg, True
+        except CheckpointError as problem:
+            raise CheckpointError(f"{path}: {problem}") from None
+    return snapshot["state_dict"], checkpoints.config_of(snapshot, path), False
+
+
+def _released_state_dict(path: str | Path) -> dict | None:
+    """The file's content when it is a plain dict of tensors (how the reference saves)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # checkpoints.load has already said why the file is unusable
+        return None
+    if isinstance(obj, dict) and "format" not in obj and obj and \
+            all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    return None
+
+
+def _released_name(path: str | Path) -> str:
+    # the reference keeps <name>/latest_net_G.pth, e.g. facades_label2photo_pretrained/
+    path = Path(path)
+    return path.parent.name if path.stem.startswith("latest_net") and path.parent.name \
+        else path.stem
+
+
+def open_generator(path: str | Path, device: torch.device
+                   ) -> tuple[torch.nn.Module, ExperimentConfig, bool]:
+    """G with its weights on `device`, its config, and whether it is a released file."""
+    state_dict, cfg, released = read_checkpoint(path)
+    G, _ = build(cfg)
+    checkpoints.load_weights(G, state_dict, path, "generator")
+    return G.to(device), cfg, released
 
 
 def load_generator(path: str | Path, device: torch.device) -> tuple[torch.nn.Module, ExperimentConfig]:
-    snapshot = checkpoints.load(path, checkpoints.GENERATOR_FORMAT)
-    cfg = checkpoints.config_of(snapshot, path)
-    G, _ = build(cfg)
-    checkpoints.load_weights(G, snapshot["state_dict"], path, "generator")
-    return G.to(device), cfg
+    G, cfg, _ = open_generator(path, device)
+    return G, cfg
 
 
 def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | None = None,
              split: str | None = None, mode: str | None = None, batch_size: int | None = None,
-             device: str = "auto", seed: int = 0, max_images: int | None = None) -> dict:
+             device: str = "auto", seed: int = 0, max_images: int | None = None,
+             name: str | None = None) -> dict:
     """Write G(x) for every image of the split into `out_dir` (replaced atomically).
 
     `data`, `split`, `mode`, `batch_size` default to the values stored in the checkpoint.
     max_images: the first N images only (generate.max_images, a printed deviation).
+    name: how progress lines call this run (default: the output folder's name).
     """
     dev = resolve_device(device)
-    G, cfg = load_generator(checkpoint, dev)
+    G, cfg, released = open_generator(checkpoint, dev)
     data = data or cfg.data
-    check_same_task(cfg.data, data, checkpoint)
+    check_same_task(cfg.data, data, checkpoint, released)
     split = split or cfg.generate.split or data.test_split
     mode = mode or cfg.generate.mode
     batch_size = batch_size or cfg.generate.batch_size
@@ -58,11 +112,13 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     G.train(mode == "train")
     torch.manual_seed(seed)
     began = time.perf_counter()
+    progress = ProgressLines(f"generate {name or Path(out_dir).name}", len(pairs), unit="images")
     with atomic_dir(out_dir) as tmp, torch.no_grad(), fp32_exact():  # no TF32 convolutions
         for indices, x, _ in pairs.batches(batch_size, dev):
             images = to_uint8(G(x)).permute(0, 2, 3, 1).cpu().numpy()
             for i, image in zip(indices, images):
                 save_png(image, tmp / f"{pairs.names[i]}.png")
+            progress.update(indices[-1] + 1)
     seconds = time.perf_counter() - began
     return {"checkpoint": str(checkpoint), "split": split, "images": len(pairs),
             "max_images": max_images,
@@ -71,11 +127,14 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
 
 
 # What the generator was trained to do; generating with other values is a different task.
+# A released file's weights fix its image size (its depth), not its direction.
 TASK_KEYS = ("direction", "image_size")
+RELEASED_TASK_KEYS = ("image_size",)
 
 
-def check_same_task(trained: DataConfig, wanted: DataConfig, checkpoint) -> None:
-    for key in TASK_KEYS:
+def check_same_task(trained: DataConfig, wanted: DataConfig, checkpoint,
+                    released: bool = False) -> None:
+    for key in RELEASED_TASK_KEYS if released else TASK_KEYS:
         if getattr(wanted, key) != getattr(trained, key):
             raise ConfigError(f"data.{key}={getattr(wanted, key)!r} but {checkpoint} was trained "
                               f"with {getattr(trained, key)!r}; drop the override (the "
@@ -86,19 +145,27 @@ def checkpoint_config(args) -> ExperimentConfig:
     """`--checkpoint G`: the checkpoint's own settings, pointed at `--data DIR` if given,
     with --set applied; task settings that contradict the checkpoint's are an error."""
     from replication.config import deep_merge, from_dict
-    from replication.params import config_from_args, parse_overrides
-    snapshot = checkpoints.load(args.checkpoint, checkpoints.GENERATOR_FORMAT)
-    trained = checkpoints.config_of(snapshot, args.checkpoint)
+    from replication.params import (config_from_args, dataset_settings, folder_settings,
+                                    parse_overrides)
+    _, trained, released = read_checkpoint(args.checkpoint)
     if args.experiment:
         cfg = config_from_args(args)
     else:
         merged = trained.to_dict()
         if args.data:
             folder = Path(args.data)
-            merged = deep_merge(merged, {"data": {"root": str(folder.parent),
-                                                  "dataset": folder.name}})
+            if released:  # no direction of its own: the dataset's default (paper's task)
+                known = dataset_settings(folder.name).get("data", {})
+                merged = deep_merge(merged, {"data": {k: known[k] for k in
+                                                      ("direction", "test_split") if k in known}})
+            merged = deep_merge(merged, folder_settings(folder))
         cfg = from_dict(ExperimentConfig, deep_merge(merged, parse_overrides(args.overrides)))
-    check_same_task(trained.data, cfg.data, args.checkpoint)
+    check_same_task(trained.data, cfg.data, args.checkpoint, released)
+    if released:
+        print(f"{args.checkpoint}: a released pytorch-CycleGAN-and-pix2pix U-Net "
+              f"({cfg.data.image_size} px, generator.dropout: pytorch_code); "
+              f"data.direction={cfg.data.direction} (set --set data.direction=... to match "
+              "the model: e.g. map2sat BtoA, sat2map AtoB on maps)")
     return cfg
 
 
@@ -114,8 +181,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, action="append",
                         help="generate for this training seed only (repeatable); default: all")
     parser.add_argument("--checkpoint", metavar="FILE",
-                        help="a generator.pt to use instead of the experiment's run folders "
-                             "(then --out is required)")
+                        help="a generator.pt (or a released latest_net_G.pth) to use instead "
+                             "of the experiment's run folders (then --out is required)")
     parser.add_argument("--out", metavar="DIR", help="output folder for --checkpoint")
     parser.add_argument("--split", help="split to translate (default: the dataset's test split, "
                                         "all images)")
@@ -136,7 +203,8 @@ def run(args) -> int:
         if not args.out:
             raise ConfigError("--checkpoint needs --out DIR for the generated images")
         cfg = checkpoint_config(args)
-        summary = generate(args.checkpoint, args.out, data=cfg.data, split=args.split,
+        split = args.split or cfg.generate.split or cfg.data.test_split
+        summary = generate(args.checkpoint, args.out, data=cfg.data, split=split,
                            mode=args.mode, batch_size=args.batch_size, device=args.device,
                            seed=args.sample_seed, max_images=cfg.generate.max_images)
         print(f"{summary['images']} images -> {args.out}")
@@ -147,7 +215,7 @@ def run(args) -> int:
         summary = generate(layout.generator_path(layout.run_dir(cfg.name, seed)), out,
                            data=cfg.data, split=args.split, mode=args.mode,
                            batch_size=args.batch_size, device=args.device, seed=args.sample_seed,
-                           max_images=cfg.generate.max_images)
+                           max_images=cfg.generate.max_images, name=f"{cfg.name} seed {seed}")
         write_json(out.with_suffix(".json"), summary)  # generated/<experiment>/seed-<k>.json
         print(f"{cfg.name} seed {seed}: {summary['images']} images "
               f"({summary['images_per_second']}/s) -> {out}")

@@ -3,12 +3,16 @@
 Losses are summed on the device between log steps (LossMeter: no host sync inside a
 step) and checked for NaN/Inf when read (check_finite). DVCLive writes their step series
 and a sample grid (input | output | target) for `dvc plots show`; sampling never changes
-the training trajectory.
+the training trajectory. Without a terminal, progress comes as plain lines; SIGINT and
+SIGTERM ask the loop to checkpoint and stop at the next step boundary.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +68,25 @@ def check_finite(losses: dict[str, torch.Tensor], step: int, state_path: Path,
             raise TrainingDiverged(f"{where}: {name} is {value}; training stopped, "
                                    f"{kept} — lower train.lr or check the data")
     return values
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """SIGINT/SIGTERM set a flag; the loop then checkpoints at the step boundary and exits."""
+    requested = {"signal": None}
+
+    def handler(signum, _frame):
+        requested["signal"] = signum
+
+    try:
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: no signal handling
+        old = {}
+    try:
+        yield requested
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def open_live(log_dir: Path, step: int):
@@ -128,3 +151,41 @@ def sample_grid(trainer, data: TrainingPairs, count: int = 4) -> np.ndarray:
     rows = torch.cat([x, fake, y], dim=3)  # side by side
     grid = to_uint8(torch.cat(list(rows), dim=1))  # stacked vertically
     return grid.permute(1, 2, 0).cpu().numpy()
+
+
+PROGRESS_EVERY_S = 30.0  # wall time between progress lines
+
+
+class ProgressLines:
+    """Progress as plain lines, for logs without a terminal (a `dvc repro` stage runs with
+    --no-progress): "<label>: 1200/80000 steps, 61.3 steps/s, ETA 21 min", once every
+    PROGRESS_EVERY_S seconds of wall time, never per item (the caller prints its end)."""
+
+    def __init__(self, label: str, total: int, done: int = 0, unit: str = "steps",
+                 clock=time.perf_counter):
+        self.label, self.total, self.unit, self.clock = label, total, unit, clock
+        self.start_done, self.began = done, clock()
+        self.last = self.began
+
+    def update(self, done: int) -> str | None:
+        """The line for `done` items, printed and returned when one is due (else None)."""
+        now = self.clock()
+        if now - self.last < PROGRESS_EVERY_S or done >= self.total:
+            return None
+        self.last = now
+        rate = (done - self.start_done) / max(now - self.began, 1e-9)
+        left = (self.total - done) / rate if rate > 0 else float("inf")
+        line = (f"{self.label}: {done}/{self.total} {self.unit}, {rate:.3g} {self.unit}/s, "
+                f"ETA {format_duration(left)}")
+        print(line, flush=True)
+        return line
+
+
+def format_duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "unknown"
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

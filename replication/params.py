@@ -184,7 +184,8 @@ def add_experiment_arguments(parser) -> None:
                        help="experiment name from params.yaml `experiments` (e.g. facades-l1-cgan)")
     group.add_argument("--data", metavar="DIR",
                        help="instead of --experiment: a dataset folder holding <split>/*.jpg A|B "
-                            "pairs; paper settings apply unless changed with --set")
+                            "pairs, or the A|B pairs themselves (a flat folder: train and test "
+                            "on them); paper settings apply unless changed with --set")
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting, e.g. --set train.lr=1e-4 --set loss.gan=none "
                             "(repeatable; `replication config` lists every key)")
@@ -199,9 +200,33 @@ def config_from_args(args) -> ExperimentConfig:
     if not args.data:
         raise ConfigError("say what to run: --experiment NAME (params.yaml) or --data DIR")
     folder = Path(args.data)
-    base = {"name": folder.name, "data": {"root": str(folder.parent), "dataset": folder.name}}
+    base = {"name": folder.name, **folder_settings(folder)}
     base = deep_merge(dataset_settings(folder.name), base)  # a known dataset: paper settings
     return from_dict(ExperimentConfig, deep_merge(base, overrides))
+
+
+FLAT = "."  # the split name of a flat folder: the folder itself (split_folder joins it)
+
+
+def is_flat_folder(folder: Path) -> bool:
+    """A|B images directly in `folder` and no train/ subfolder: one flat set of pairs."""
+    from replication.data.paired import IMAGE_SUFFIXES  # lazily: `download` needs no torch
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / "train").is_dir():
+        return False
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir())
+
+
+def folder_settings(folder: Path) -> dict:
+    """`--data DIR` -> data.root / data.dataset; a flat folder (is_flat_folder) is both
+    the training and the test split. The splits otherwise stay <split>/ subfolders, so a
+    folder with neither fails when read, naming DIR/train."""
+    folder = Path(folder)
+    data = {"root": str(folder.parent), "dataset": folder.name}
+    if not is_flat_folder(folder):
+        return {"data": data}
+    return {"data": {**data, "train_split": FLAT, "test_split": FLAT},
+            "generate": {"split": None}}
 
 
 def add_arguments(parser) -> None:

@@ -3,7 +3,8 @@
 Read from metrics/<experiment>/scores.json (and train.json, for unfinished training) of
 the experiments params.yaml lists: mean and sample std over seeds, which metric,
 protocol and segmenter produced them, and, where there is no number, why (a gap).
-`replication tables` (replication/tables.py) sets them next to the paper's numbers.
+`replication tables` (replication/tables.py) sets them next to the paper's numbers, and
+your experiments' rows next to their baseline's (the base_* columns).
 """
 
 from __future__ import annotations
@@ -27,10 +28,17 @@ METRIC_NAMES = {
 # Shown beside a family's numbers, in one extra column: the same FCN predictions scored
 # with the official code's quirks removed (docs/protocols.md).
 BESIDE = {"fcn_score": "fcn_score_corrected"}
+# Protocols whose numbers are not comparable with the paper's (docs/protocols.md): their
+# Δ vs paper is shown but not judged (no colour in the notebook).
+NOT_COMPARABLE_WITH_PAPER = ("fcn_score_fallback",)
 
 RECORD_COLUMNS = ["table", "label", "experiment", "column", "reference", "mean", "std", "n",
                   "paper", "diff", "amt_percent_real", "metric", "protocol", "segmenter",
-                  "images", "scale", "source", "beside", "gap", "note"]
+                  "images", "scale", "source", "beside", "gap", "note",
+                  # your experiments (not rows of the paper): the row they are compared with
+                  # (params.yaml compare_to, else derived) and that comparison (tables.py)
+                  "yours", "baseline", "baseline_label", "baseline_how", "base_mean",
+                  "base_std", "base_n", "base_diff", "base_verdict", "base_reason"]
 
 
 @dataclass
@@ -48,8 +56,8 @@ class Workspace:
         if experiment != GROUND_TRUTH and experiment not in (self.params.get("experiments") or {}):
             return None, "not in params.yaml experiments"
         path = self.metrics_dir / experiment / "scores.json"
-        if not path.is_file():
-            return None, f"not run: {path} missing"
+        if not path.is_file():  # one wording for every experiment: stated once per table
+            return None, "not run yet (no metrics/<experiment>/scores.json)"
         try:
             scores = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -97,7 +105,7 @@ def measure(scores: dict, family: str, column: str, prefer: set[str] = frozenset
         if name is None:
             gaps.append(f"no {' or '.join(METRIC_NAMES[family])} in scores.json")
         elif result.get("available") is False:
-            gaps.append(f"{name} unavailable: {result.get('reason', 'no reason given')}")
+            gaps.append(f"{name}: {result.get('reason', 'unavailable, no reason given')}")
         elif not isinstance(result.get(column), (int, float)):
             gaps.append(f"{name} has no number {column!r}")
         else:
@@ -167,5 +175,7 @@ def row_records(table_id: str, spec: dict, row: dict, workspace: Workspace,
                         "diff": diff, "amt_percent_real": row.get("amt_percent_real"),
                         "scale": (scores or {}).get("scale"),
                         "source": ((scores or {}).get("task") or {}).get("source"),
-                        "note": note})
+                        "note": note, "yours": bool(row.get("yours")),
+                        "baseline": row.get("baseline"), "baseline_label": row.get("baseline_label"),
+                        "baseline_how": row.get("baseline_how")})
     return records

@@ -20,6 +20,7 @@ from replication import layout
 from replication.errors import ConfigError
 from replication.fileio import atomic_path, write_text
 from replication.params import experiment_dict, load_params
+from replication.records import NOT_COMPARABLE_WITH_PAPER
 from replication.tables import PAPER_NUMBERS, Results, TablesError, table_title, wide_table
 
 # --- notebook helpers: highlighted tables, bar charts, loss curves, image grids ------------
@@ -32,7 +33,8 @@ LOSS_SERIES = ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake", "lr")
 
 def style_table(results: Results, table_id: str):
     """The display table with each Δ cell coloured by |ours − paper| / paper:
-    green within 10 %, yellow within 25 %, red beyond (pandas Styler)."""
+    green within 10 %, yellow within 25 %, red beyond (pandas Styler); no colour where
+    the protocol is not comparable with the paper's (records.NOT_COMPARABLE_WITH_PAPER)."""
     shown = wide_table(results, table_id)
     part = results.records[results.records.table == table_id]
 
@@ -41,14 +43,15 @@ def style_table(results: Results, table_id: str):
         for column in results.tables[table_id]["columns"]:
             if f"{column} Δ" in css:
                 rows = part[part.column == column]
-                css[f"{column} Δ"] = [_diff_css(d, p) for d, p in zip(rows["diff"], rows.paper)]
+                css[f"{column} Δ"] = [_diff_css(d, p, m)
+                                      for d, p, m in zip(rows["diff"], rows.paper, rows.metric)]
         return css
 
     return shown.style.apply(colours, axis=None).hide(axis="index")
 
 
-def _diff_css(diff: float, paper: float) -> str:
-    if pd.isna(diff):
+def _diff_css(diff: float, paper: float, metric: str = "") -> str:
+    if pd.isna(diff) or any(m in (metric or "") for m in NOT_COMPARABLE_WITH_PAPER):
         return ""
     relative = abs(diff) / max(abs(paper), 1e-9)
     colour = "#c8e6c9" if relative <= 0.10 else "#fff3b0" if relative <= 0.25 else "#f4c7c3"
@@ -59,10 +62,12 @@ def bar_chart(results: Results, table_id: str):
     """Ours (mean, error bar = std over seeds) next to the paper, one panel per column;
     None when the table has no paper values."""
     from matplotlib.figure import Figure
-    part = results.records[(results.records.table == table_id) & results.records.paper.notna()]
-    columns = list(dict.fromkeys(part.column))
-    if not columns:
+    records = results.records
+    part = records[records.table == table_id]
+    if not part.paper.notna().any():
         return None
+    part = part[part.paper.notna() | part.yours]  # your experiments: ours only
+    columns = list(dict.fromkeys(part.column))
     fig = Figure(figsize=(4.2 * len(columns), 3.6), layout="constrained")
     for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
         rows = part[part.column == column]
@@ -75,7 +80,9 @@ def bar_chart(results: Results, table_id: str):
                 ax.text(xi + 0.2, 0, "n/a", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, rows.label, rotation=30, ha="right")
         ax.set_title(column)
-    fig.axes[0].legend()
+    # one legend for the figure, outside the panels: it covers no bar
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     fig.suptitle(table_title(results, table_id), fontsize=9)
     return fig
 
@@ -100,17 +107,60 @@ def loss_curves(logs_dir: str | Path, experiment: str):
     if not curves:
         return None, (f"— {experiment}: no loss curves "
                       f"({Path(logs_dir) / experiment}/seed-*/plots/metrics/train/*.tsv missing)")
-    names = [n for n in LOSS_SERIES if any(n in series for series in curves.values())]
-    fig = Figure(figsize=(2.6 * len(names), 2.4), layout="constrained")
+    names = [n for n in LOSS_SERIES if any(n in series for series in curves.values())
+             and not _flat(curves, n)]
+    if not names:
+        return None, f"— {experiment}: every logged series is constant"
+    fig = Figure(figsize=(2.6 * len(names) + 0.8, 2.4), layout="constrained")
     for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
         for seed, series in curves.items():
             if name in series:
                 ax.plot(series[name]["step"], series[name][name], label=seed, lw=1)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
-    fig.axes[0].legend(fontsize=7)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)  # off the curves
     fig.suptitle(experiment, fontsize=10)
     return fig, None
+
+
+def _flat(curves: dict, name: str) -> bool:
+    """A series with nothing to show: the GAN loss of an L1-only run (logged as 0, no D
+    losses at all), or the lr under the paper's constant policy."""
+    values = pd.concat([s[name][name] for s in curves.values() if name in s])
+    return bool(values.nunique(dropna=True) <= 1 and (name == "lr" or (values == 0).all()))
+
+
+def sample_grid_groups(results: Results, params_path: str | Path) -> list[tuple[str, list]]:
+    """(title, [(label, experiment)]) of the image grids beside Figures 4 and 6: one per
+    dataset and direction but Cityscapes labels -> photo (those figures), whose grid
+    shows your experiments (with their baselines) only. Labels: the paper's row names."""
+    params = load_params(params_path)
+    labels = {r["experiment"]: r["label"] for spec in results.tables.values()
+              for r in spec["rows"] if not spec.get("all_experiments")}
+    yours = set(results.records[results.records.yours].experiment)
+    base = dict(zip(results.records.experiment, results.records.baseline))
+    groups: dict[tuple, list] = {}
+    for name in results.experiments:
+        try:
+            data = experiment_dict(params, name)["data"]
+        except ConfigError:
+            continue
+        task = (data["dataset"], data.get("direction", "BtoA"))
+        if task == ("cityscapes", "BtoA") and name not in yours:
+            continue
+        group = groups.setdefault(task, [])
+        if name in yours and base.get(name) and base[name] not in group:
+            group.append(base[name])
+        if name not in group:
+            group.append(name)
+    titles = {("cityscapes", "BtoA"): "Cityscapes labels → photo: your experiments",
+              ("cityscapes", "AtoB"): "Cityscapes photo → labels (Table 6)",
+              ("maps", "AtoB"): "Maps photo → map (Table 4)",
+              ("maps", "BtoA"): "Maps map → photo (Table 4)",
+              ("facades", "BtoA"): "Facades labels → photo"}
+    return [(titles.get(task, f"{task[0]} {task[1]}"),
+             [(labels.get(e, e), e) for e in group]) for task, group in groups.items()]
 
 
 def table_columns(results: Results, table_id: str, labels: list[str] | None = None):

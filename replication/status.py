@@ -1,8 +1,12 @@
 """`replication status`: what the pipeline has produced, experiment by experiment.
 
 For every experiment and seed in params.yaml: is the generator trained, is every test
-image generated, is it scored; then the tables and the executed notebook. With --check
-it exits 1 when anything is missing (CI runs it after the smoke pipeline).
+image generated, is it scored, and WHAT was scored: the metrics with numbers, those
+without (each reason stated once, below the table) and those the rule
+(`registry.metrics_for`) names but scores.json lacks; then the tables and the executed
+notebook. With --check it exits 1 when a seed is untrained, ungenerated or unscored, or
+a table or the notebook is missing (CI runs it after the smoke pipeline); a metric
+without a number (FID/KID offline) is listed, not an error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 from replication import layout
 from replication.params import load_experiment, load_params
 from replication.data.paired import IMAGE_SUFFIXES
+from replication.metrics.registry import metrics_for
+from replication.metrics.settings import load_scoring
 
 PIPELINE_PRODUCTS = (Path("tables/README.md"), Path("notebooks/results.html"))
 
@@ -25,8 +31,12 @@ def count_images(folder: Path) -> int:
 
 def experiment_rows(params_path: str) -> list[dict]:
     rows = []
-    for name in load_params(params_path).get("experiments") or {}:
+    params = load_params(params_path)
+    scoring = load_scoring(params)
+    for name in params.get("experiments") or {}:
         cfg = load_experiment(params_path, name)
+        seeds = scored_seeds(name)
+        expected_metrics = metrics_for(cfg, scoring)
         split = cfg.generate.split or cfg.data.test_split
         expected = count_images(Path(cfg.data.root) / cfg.data.dataset / split)
         if cfg.generate.max_images is not None:  # the rehearsal's named deviation
@@ -38,16 +48,77 @@ def experiment_rows(params_path: str) -> list[dict]:
                 "generated": f"{count_images(layout.generated_dir(name, seed))}/{expected}",
                 "complete": expected > 0 and
                 count_images(layout.generated_dir(name, seed)) == expected,
-                "scored": seed_scored(name, seed),
+                "scored": f"seed-{seed}" in seeds,
+                "metrics": seed_metrics(seeds.get(f"seed-{seed}"), expected_metrics),
             })
     return rows
 
 
-def seed_scored(name: str, seed: int) -> bool:
+def scored_seeds(name: str) -> dict:
+    """metrics/<name>/scores.json `seeds` ({"seed-<k>": {metric: record}}), {} if none."""
     path = layout.score_metrics(name)
-    if not path.is_file():
-        return False
-    return f"seed-{seed}" in json.loads(path.read_text()).get("seeds", {})
+    try:
+        seeds = json.loads(path.read_text()).get("seeds")
+    except (OSError, ValueError, AttributeError):  # missing, unreadable, not a mapping
+        return {}
+    return seeds if isinstance(seeds, dict) else {}
+
+
+def seed_scored(name: str, seed: int) -> bool:
+    return f"seed-{seed}" in scored_seeds(name)
+
+
+def seed_metrics(records: dict | None, expected: list[str]) -> dict:
+    """What one seed's scores say: {"numbers": [metric, ...], "unavailable": {metric:
+    reason}, "not_run": [metric the rule names, absent from scores.json]}."""
+    records = records if isinstance(records, dict) else {}
+    numbers, unavailable = [], {}
+    for metric, record in records.items():
+        if isinstance(record, dict) and record.get("available") is False:
+            unavailable[metric] = short_reason(record.get("reason"))
+        else:
+            numbers.append(metric)
+    not_run = [m for m in expected if m not in records] if records else []
+    return {"numbers": numbers, "unavailable": unavailable, "not_run": not_run}
+
+
+def short_reason(reason, limit: int = 60) -> str:
+    """A reason as one short phrase (scores.json from before reasons were cut down)."""
+    text = " ".join(str(reason or "no reason given").split())
+    if len(text) <= limit:
+        return text
+    for mark in (" (", "; ", ": "):
+        if 0 < text.find(mark) <= limit:
+            return text[:text.find(mark)]
+    return text[:limit - 3] + "..."
+
+
+def metrics_column(metrics: dict) -> str:
+    """e.g. "fcn_score_fallback psnr_ssim; no number: fid_kid; not run: pixel_accuracy"."""
+    parts = [" ".join(metrics["numbers"]) or "no numbers"]
+    if metrics["unavailable"]:
+        parts.append("no number: " + " ".join(metrics["unavailable"]))
+    if metrics["not_run"]:
+        parts.append("not run: " + " ".join(metrics["not_run"]))
+    return "; ".join(parts)
+
+
+def scored_column(row: dict) -> str:
+    """yes | partial (a metric without a number, or one not run) | NO."""
+    if not row["scored"]:
+        return "NO"
+    metrics = row["metrics"]
+    return "partial" if metrics["unavailable"] or metrics["not_run"] else "yes"
+
+
+def reasons_once(rows: list[dict]) -> list[str]:
+    """"<metric>: <reason> (<k> seeds)", once per metric and reason, in table order."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        for metric, reason in row["metrics"]["unavailable"].items():
+            counts[metric, reason] = counts.get((metric, reason), 0) + 1
+    return [f"{metric}: {reason} ({k} seed{'s' if k > 1 else ''})"
+            for (metric, reason), k in counts.items()]
 
 
 def add_arguments(parser) -> None:
@@ -58,13 +129,19 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     rows = experiment_rows(args.params)
-    print(f"{'experiment':34} seed  trained  generated  scored")
+    print(f"{'experiment':34} seed  trained  generated   scored  metrics")
     missing = []
     for r in rows:
+        metrics = metrics_column(r["metrics"]) if r["scored"] else ""
         print(f"{r['experiment']:34} {r['seed']:>4}  {'yes' if r['trained'] else 'NO':>7}  "
-              f"{r['generated']:>9}  {'yes' if r['scored'] else 'NO':>6}")
+              f"{r['generated']:>9}  {scored_column(r):>7}  {metrics}".rstrip())
         if not (r["trained"] and r["complete"] and r["scored"]):
             missing.append(f"{r['experiment']} seed {r['seed']}")
+    reasons = reasons_once(rows)
+    if reasons:
+        print("no number, why:")
+        for line in reasons:
+            print(f"  {line}")
     for product in PIPELINE_PRODUCTS:
         print(f"{str(product):34}       {'present' if product.is_file() else 'MISSING'}")
         if not product.is_file():

@@ -15,8 +15,9 @@ yet for: {missing}. Plots, loss curves and image grids:
 [notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
 
 {files}
-- [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv)): the paper's
-  orderings judged on our runs, and rank correlations with the paper's numbers.
+- [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv),
+  [comparisons.csv](comparisons.csv)): the paper's orderings judged on our runs, rank
+  correlations with the paper's numbers, and your experiments against their baselines.
 
 ## How each number was produced
 
@@ -49,8 +50,17 @@ yet for: {missing}. Plots, loss curves and image grids:
   shown as the mean over seeds of each run's subset-mean KID.
 - **Colour statistics (Fig. 7d)**: histogram intersection of generated vs real Lab
   colour distributions per channel, 1 Lab unit per bin.
-- A gap "— (reason)" marks an experiment that was not run, a missing metrics file, or a
-  metric that could not be computed (e.g. FID without Inception weights), with the reason.
+- A gap "—" marks an experiment that was not run, a missing metrics file, or a metric
+  that could not be computed (e.g. FID without Inception weights); each reason is stated
+  once, under its table ("No number"), with the rows it concerns.
+- **Your experiments** (entries of params.yaml that are no row of the paper, e.g. an
+  ablation) have a row in every table of their task, right after the row of the
+  experiment they are compared with: params.yaml `compare_to: <experiment>`, else the
+  paper experiment of the same dataset and direction whose settings differ least (named
+  in "Compared with"), or at the end of the task's first table without one. "Δ vs
+  baseline" = ours − the baseline's ours, with the verdict of the claims' rule (higher /
+  lower outside the seed spread, within spread, inconclusive); all of them in claims.md
+  and [comparisons.csv](comparisons.csv).
 
 ## Claims
 

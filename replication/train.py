@@ -20,14 +20,14 @@ import contextlib
 import functools
 import hashlib
 import json
-import signal
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from replication import checkpoints, distributed, fast, layout, models
+from replication import checkpoints, concurrent, distributed, fast, layout, models
+from replication.concurrent import RunFolders
 from replication.config import ExperimentConfig, dump_yaml
 from replication.data.paired import TrainingPairs
 from replication.datasets import VERIFIED_MARKER
@@ -35,7 +35,8 @@ from replication.devices import resolve_device
 from replication.errors import CheckpointError, ConfigError
 from replication.fileio import exclusive, write_json, write_text
 from replication.models.losses import discriminator_loss, generator_loss
-from replication.monitor import LossMeter, check_finite, log, open_live, sample_grid
+from replication.monitor import (LossMeter, ProgressLines, check_finite, log, open_live,
+                                 sample_grid, stop_requests)
 
 def lr_factor(policy: str, total_steps: int):
     """Multiplier of the base lr for optimizer step s (0-based)."""
@@ -69,9 +70,8 @@ class Trainer:
         self.G = G.to(device).train()
         self.D = D.to(device).train() if D is not None else None
         self.fast = None
-        if cfg.train.mode == "fast":
-            options = fast_options or fast.options_for(device, cfg.train.fast_precision,
-                                                       distributed=shard is not None)
+        options = fast_options or step_options(cfg, device, distributed=shard is not None)
+        if options is not None:
             self.fast = fast.FastStep(self, options)
         factor = lr_factor(cfg.train.lr_policy, total_steps)
         self.opt_G = self.adam(self.G)
@@ -86,7 +86,10 @@ class Trainer:
         t = self.cfg.train
         if self.fast is not None:
             return fast.adam(net.parameters(), t, self.fast.options)
-        return torch.optim.Adam(net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+        # on CUDA the capturable form (step counts on the device), as the captured
+        # faithful step needs it: eager and graph faithful then share the arithmetic
+        return torch.optim.Adam(net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2),
+                                capturable=self.device.type == "cuda")
 
     def networks(self) -> list[torch.nn.Module]:
         return [net for net in (self.G, self.D) if net is not None]
@@ -142,12 +145,11 @@ class Trainer:
         return out
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        with distributed.active(self.shard):
-            if self.fast is not None:
-                losses = self.fast(x, y)
-            else:  # faithful: true fp32 (the Lua code ran fp32; cuDNN would use TF32)
-                with fast.fp32_exact():
-                    losses = self.compute(x, y)
+        # faithful: true fp32 (the Lua code ran fp32; cuDNN would use TF32), eager or graph
+        exact = fast.fp32_exact() if self.cfg.train.mode == "faithful" \
+            else contextlib.nullcontext()
+        with distributed.active(self.shard), exact:
+            losses = self.fast(x, y) if self.fast is not None else self.compute(x, y)
         self.sched_G.step()
         if self.sched_D is not None:
             self.sched_D.step()
@@ -184,26 +186,25 @@ class Trainer:
 
     def _load_tensors(self, state: dict, path: Path) -> None:
         checkpoints.load_weights(self.G, state["G"], path, "generator")
-        load_optimizer(self.opt_G, state["opt_G"])
+        checkpoints.load_optimizer(self.opt_G, state["opt_G"])
         self.sched_G.load_state_dict(state["sched_G"])
         if self.D is not None:
             checkpoints.load_weights(self.D, state["D"], path, "discriminator")
-            load_optimizer(self.opt_D, state["opt_D"])
+            checkpoints.load_optimizer(self.opt_D, state["opt_D"])
             self.sched_D.load_state_dict(state["sched_D"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
 
 
-def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """load_state_dict, keeping this run's Adam kernel (fused / capturable are how Adam
-    runs here, not training state) and its parameters' memory layout."""
-    kernels = [{k: group[k] for k in ("foreach", "fused", "capturable")}
-               for group in optimizer.param_groups]
-    optimizer.load_state_dict(state)
-    for group, kernel in zip(optimizer.param_groups, kernels):
-        group.update(kernel)
-    fast.match_layout(optimizer)
+def step_options(cfg: ExperimentConfig, device: torch.device,
+                 distributed: bool) -> fast.FastOptions | None:
+    """How the step runs: None = eager (faithful); else fast.FastStep's options."""
+    if cfg.train.mode == "fast":
+        return fast.options_for(device, cfg.train.fast_precision, distributed=distributed)
+    if cfg.train.faithful_cuda_graph and device.type == "cuda" and not distributed:
+        return fast.FAITHFUL_GRAPH
+    return None
 
 
 def fingerprint(cfg: ExperimentConfig) -> str:
@@ -221,25 +222,6 @@ def fingerprint(cfg: ExperimentConfig) -> str:
 
 
 # --- the loop -----------------------------------------------------------------------
-
-@contextlib.contextmanager
-def stop_requests():
-    """SIGINT/SIGTERM set a flag; the loop then checkpoints at the step boundary and exits."""
-    requested = {"signal": None}
-
-    def handler(signum, _frame):
-        requested["signal"] = signum
-
-    try:
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: no signal handling
-        old = {}
-    try:
-        yield requested
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
 
 def checkpoint(trainer: Trainer, meter: LossMeter, state_path: Path) -> None:
     """Check the losses since the last log, then (rank 0) write the full training state:
@@ -279,16 +261,36 @@ def train(cfg: ExperimentConfig, seed: int, out_dir: str | Path, *,
     holds the run folder's lock: a second process on the same folder stops at once.
     """
     out_dir = Path(out_dir)
-    log_dir = Path(log_dir) if log_dir else out_dir / "dvclive"
-    with exclusive(out_dir) if distributed.is_main_process() else contextlib.nullcontext():
-        return _train(cfg, seed, out_dir, log_dir, restart, on_mismatch, stop_after, progress)
+    run = RunFolders(seed, out_dir, Path(log_dir) if log_dir else out_dir / "dvclive")
+    return train_runs(cfg, [run], restart=restart, on_mismatch=on_mismatch,
+                      stop_after=stop_after, progress=progress)[0]
 
 
-def _train(cfg: ExperimentConfig, seed: int, out_dir: Path, log_dir: Path, restart: bool,
-           on_mismatch: str, stop_after: int | None, progress: bool) -> dict:
+def train_runs(cfg: ExperimentConfig, runs: list[RunFolders], *, restart: bool = False,
+               on_mismatch: str = "error", stop_after: int | None = None,
+               progress: bool = True) -> list[dict]:
+    """Several seeds of one experiment in this process (train.seeds_per_process), their
+    steps interleaved (concurrent.py); one run is the same thing without the interleaving."""
+    if len(runs) > 1 and distributed.shard_from_environment() is not None:
+        raise ConfigError("train.seeds_per_process > 1 is one process per GPU; under torchrun "
+                          "(data-parallel) set it to 1")
+    with contextlib.ExitStack() as held, stop_requests() as stop:
+        if distributed.is_main_process():
+            for run in runs:
+                held.enter_context(exclusive(run.out))
+        loops = [_train(cfg, run, restart, on_mismatch, stop_after, progress, stop)
+                 for run in runs]
+        return concurrent.interleave(loops)
+
+
+def _train(cfg: ExperimentConfig, run: RunFolders, restart: bool, on_mismatch: str,
+           stop_after: int | None, progress: bool, stop: dict):
+    """One run as a generator that yields after every step (concurrent.interleave drives
+    it) and returns its train.json summary."""
+    seed, out_dir, log_dir = run.seed, run.out, run.logs
     state_path, generator_path = layout.state_path(out_dir), layout.generator_path(out_dir)
     shard = distributed.shard_from_environment()
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device, cfg.train.runs_per_device)
     if shard is not None:
         device = distributed.setup(shard, device)
     data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
@@ -321,26 +323,30 @@ def _train(cfg: ExperimentConfig, seed: int, out_dir: Path, log_dir: Path, resta
         return json.loads((out_dir / "train.json").read_text())  # finished earlier: no-op
     if main:
         write_text(out_dir / "config.yaml", dump_yaml(cfg))
-    summary = run_loop(trainer, data, meter, out_dir, log_dir, stop_after=stop_after,
-                       progress=progress)
+    summary = yield from run_loop(trainer, data, meter, out_dir, log_dir, stop,
+                                  stop_after=stop_after, progress=progress)
     distributed.barrier()  # rank 0's files exist when any rank returns
     return summary
 
 
 def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: Path,
-             log_dir: Path, *, stop_after: int | None, progress: bool) -> dict:
+             log_dir: Path, stop: dict, *, stop_after: int | None, progress: bool):
+    """The steps of one run, yielding after each; returns the run's summary."""
     cfg, total, start = trainer.cfg.train, trainer.total_steps, trainer.step
     state_path = layout.state_path(out_dir)
     main = is_main(trainer)
-    # faithful, one process: every step's losses are checked (the reference behaviour).
-    # fast and data-parallel: their sums, at log steps and before each checkpoint, so no
-    # step waits for the device and no checkpoint is written after a NaN.
-    every_step = cfg.mode == "faithful" and trainer.shard is None
+    # eager faithful, one process: every step's losses are checked (the reference
+    # behaviour). A captured step (fast, faithful_cuda_graph) and data-parallel runs: their
+    # sums, at log steps and before each checkpoint, so no step waits for the device and no
+    # checkpoint is written after a NaN.
+    every_step = trainer.fast is None and trainer.shard is None
     live = open_live(log_dir, start) if main else None
     last, began, by_signal = {}, time.perf_counter(), False
     bar = tqdm(total=total, initial=start, disable=not (progress and main), unit="step",
                desc=trainer.cfg.name, mininterval=1.0, dynamic_ncols=True)
-    with bar, stop_requests() as stop:
+    lines = ProgressLines(f"train {trainer.cfg.name} seed {trainer.seed}", total, start) \
+        if main and not progress else None
+    with bar:
         while trainer.step < total:
             losses = trainer.train_step(*next_batch(trainer, data))
             step = trainer.step
@@ -349,6 +355,8 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
             shard = trainer.shard
             meter.add(losses if shard is None else {k: v * shard.weight for k, v in losses.items()})
             bar.update(1)
+            if lines is not None:
+                lines.update(step)
             at_log = step % cfg.log_every == 0 or step == total
             if at_log:
                 last = log(live, bar, trainer, meter, step, state_path)
@@ -359,6 +367,7 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
             by_signal = signalled(stop, trainer, at_log)
             if step < total and (by_signal or (stop_after and step - start >= stop_after)):
                 break  # checkpointed below; a later call resumes exactly here
+            yield
     checkpoint(trainer, meter, state_path)
     seconds = time.perf_counter() - began
     summary = {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
@@ -369,16 +378,11 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
                "processes": 1 if trainer.shard is None else trainer.shard.world,
                "last_losses": last, "stopped_by_signal": by_signal}
     if main and summary["finished"]:
-        save_generator(trainer, layout.generator_path(out_dir))
+        checkpoints.save_generator(trainer.G, trainer.cfg, trainer.seed, trainer.step,
+                                   layout.generator_path(out_dir))
     if main:
         write_json(out_dir / "train.json", summary)
     return summary
-
-
-def save_generator(trainer: Trainer, path: Path) -> None:
-    checkpoints.save({"format": checkpoints.GENERATOR_FORMAT, "config": trainer.cfg.to_dict(),
-                      "seed": trainer.seed, "step": trainer.step,
-                      "state_dict": trainer.G.state_dict()}, path)
 
 
 # --- command line -------------------------------------------------------------------
@@ -408,20 +412,35 @@ def run(args) -> int:
     seeds = args.seed or list(cfg.seeds)
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
-    summaries, main = {}, distributed.is_main_process()
-    for seed in seeds:
-        out = Path(args.out) if args.out else layout.run_dir(cfg.name, seed)
-        logs = out / "dvclive" if args.out else layout.log_dir(cfg.name, seed)
-        summary = train(cfg, seed, out, log_dir=logs, restart=args.restart,
-                        on_mismatch=args.on_config_change, stop_after=args.stop_after,
-                        progress=not args.no_progress)
-        summaries[f"seed-{seed}"] = summary
-        state = "finished" if summary["finished"] else "stopped (run again to resume)"
-        if main:
-            print(f"{cfg.name} seed {seed}: {state} at step {summary['step']}/"
-                  f"{summary['total_steps']} -> {out}")
-        if summary.get("stopped_by_signal"):
+    summaries, main, k = {}, distributed.is_main_process(), cfg.train.seeds_per_process
+    for group in [seeds[i:i + k] for i in range(0, len(seeds), k)]:
+        runs = [RunFolders(seed, Path(args.out), Path(args.out) / "dvclive") if args.out
+                else RunFolders(seed, layout.run_dir(cfg.name, seed), layout.log_dir(cfg.name, seed))
+                for seed in group]
+        results = train_runs(cfg, runs, restart=args.restart, on_mismatch=args.on_config_change,
+                             stop_after=args.stop_after, progress=not args.no_progress)
+        for run, summary in zip(runs, results):
+            summaries[f"seed-{run.seed}"] = summary
+            state = "finished" if summary["finished"] else "stopped (run again to resume)"
+            if main:
+                print(f"{cfg.name} seed {run.seed}: {state} at step {summary['step']}/"
+                      f"{summary['total_steps']} -> {run.out}")
+        if any(summary.get("stopped_by_signal") for summary in results):
             return 130
     if main and not args.out:
         write_json(layout.train_metrics(cfg.name), summaries)
+        write_json(train_headline_path(cfg.name), train_headline(summaries))
     return 0
+
+
+def train_headline_path(experiment: str) -> Path:
+    """metrics/<experiment>/train_headline.json: the train stage's DVC metrics file."""
+    return layout.train_metrics(experiment).with_name("train_headline.json")
+
+
+def train_headline(summaries: dict[str, dict]) -> dict:
+    """The few numbers `dvc exp show` lists for a training run (train.json has the rest):
+    steps_per_s, the mean over seeds of each seed's steps/s in its last call."""
+    rates = [s["steps_per_second"] for s in summaries.values()
+             if isinstance(s.get("steps_per_second"), (int, float))]
+    return {"steps_per_s": round(sum(rates) / len(rates), 3)} if rates else {}

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from replication import bench, fast
+from replication import bench, bench_runs, bench_timing, fast
 from replication.errors import ConfigError
 from replication.data.paired import TrainingPairs
 from replication.train import Trainer
@@ -52,7 +52,7 @@ def test_block_time_and_data_share_come_from_the_clock(tmp_path, monkeypatch):
         return {}
 
     runner = bench.Runner(tiny_config(tmp_path), "faithful", torch.device("cpu"))
-    monkeypatch.setattr(bench, "time", clock)
+    monkeypatch.setattr(bench_timing, "time", clock)
     monkeypatch.setattr(TrainingPairs, "batch", slow_batch)
     monkeypatch.setattr(Trainer, "train_step", slow_step)
     per_step, data_share = runner.train_block(10)
@@ -95,6 +95,7 @@ def test_report_times_both_modes_and_records_equal_fp32_curves(tmp_path, capsys,
     report = json.loads((tmp_path / "b.json").read_text())
     assert set(report["modes"]) == {"faithful", "fast"}
     assert report["modes"]["fast"]["options"] == {"bf16": False, "channels_last": False,
+                                                  "fused_adam": True, "cudnn_benchmark": True,
                                                   "cuda_graph": False}
     curves = report["curves"]["curves"]
     assert len(curves["faithful"]["loss_G_l1"]) == 4
@@ -107,5 +108,5 @@ def test_report_times_both_modes_and_records_equal_fp32_curves(tmp_path, capsys,
 @pytest.mark.slow
 def test_concurrent_workers_each_report_a_rate(tmp_path):
     args = parse("--concurrent-seconds", "0.5", "--warmup", "0")
-    rates = bench.run_workers(args, 2, "fast")
+    rates = bench_runs.run_workers(args, 2, "fast")
     assert len(rates) == 2 and all(rate > 0 for rate in rates)

@@ -98,3 +98,27 @@ def test_every_command_the_code_and_docs_tell_a_user_to_run_exists():
         named |= set(re.findall(r"`replication ([a-z][a-z-]*)", text))
         named |= set(re.findall(r"python3? -m replication ([a-z][a-z-]*)", text))
     assert named and named <= set(cli.COMMANDS), sorted(named - set(cli.COMMANDS))
+
+
+def test_config_of_a_flat_folder_shows_its_splits(tmp_path, capsys):
+    from replication.data.synthetic.toy import write_pairs
+    flat = write_pairs(tmp_path / "pairs", {"train": 2}) / "train"
+    assert cli.main(["config", "--data", str(flat)]) == 0
+    out = capsys.readouterr().out
+    assert "train_split: ." in out and "test_split: ." in out and "dataset: train" in out
+
+
+def test_translate_is_a_command():
+    parser = subparsers("translate")["translate"]
+    options = {o for a in parser._actions for o in a.option_strings}
+    assert {"--checkpoint", "--in", "--out", "--mode", "--sample-seed"} <= options
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_help_starts_with_what_the_command_does_for_a_user(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    description = out.split("\n\n")[1]  # after the usage line(s)
+    assert description.startswith(f"replication {command}: {cli.COMMANDS[command][1]}")
+    assert "(cfg" not in out and "def " not in out  # no developer notes

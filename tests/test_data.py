@@ -150,3 +150,40 @@ def test_pairs_that_are_not_rgb_are_converted_with_one_warning(mode, tmp_path, c
         expected = np.asarray(Image.open(path).convert("RGB"))
         got = pairs.folder.batch(torch.tensor([i]))[0].numpy().transpose(1, 2, 0)
         assert np.array_equal(got, np.concatenate([expected[:, :32], expected[:, 32:]], axis=2))
+
+
+def flat_folder(toy_dataset: Path, tmp_path: Path) -> Path:
+    import shutil
+    flat = tmp_path / "flat"
+    shutil.copytree(toy_dataset / "train", flat)
+    return flat
+
+
+def test_a_flat_folder_is_both_splits(toy_dataset, tmp_path):
+    import argparse
+    from replication.params import config_from_args
+    flat = flat_folder(toy_dataset, tmp_path)
+    args = argparse.Namespace(experiment=None, data=str(flat), params="params.yaml",
+                              overrides=["data.image_size=32"])
+    cfg = config_from_args(args)
+    assert (cfg.data.root, cfg.data.dataset, cfg.name) == (str(tmp_path), "flat", "flat")
+    assert cfg.data.train_split == cfg.data.test_split == "."
+    train = TrainingPairs(cfg.data, batch_size=2, seed=0)
+    assert len(train) == 8 and all(p.parent == flat for p in train.folder.files)
+    assert TestPairs(cfg.data, cfg.data.test_split).names == [str(i) for i in range(8)]
+    # a folder with split subfolders keeps them; --set still wins
+    args.data = str(toy_dataset)
+    assert config_from_args(args).data.train_split == "train"
+    args.data, args.overrides = str(flat), ["data.image_size=32", "data.test_split=val"]
+    assert config_from_args(args).data.test_split == "val"
+
+
+def test_a_folder_with_neither_images_nor_splits_is_one_line(tmp_path, capsys, monkeypatch):
+    from replication import cli
+    monkeypatch.chdir(tmp_path)  # nothing may be written into the repository
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    code = cli.main(["train", "--data", str(empty), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: ") and "\n" not in err and str(empty) in err

@@ -115,3 +115,104 @@ def test_max_images_generates_the_first_images_and_says_so(trained, tmp_path, ca
     assert sorted(read_folder(tmp_path / "out")) == ["0.png", "1.png"]
     assert summary["images"] == 2 and summary["max_images"] == 2
     assert "deviation: generate.max_images=2" in capsys.readouterr().out
+
+
+# --- progress lines ---------------------------------------------------------------------
+
+def test_progress_lines_come_by_wall_time_not_per_image(trained, tmp_path, capsys, monkeypatch):
+    import re
+    from replication import generate as gen_module
+    generate(trained, tmp_path / "quiet")  # a quick run: no progress line at all
+    assert capsys.readouterr().out == ""
+    from replication import monitor
+    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 0.0)  # every batch is "30 s later"
+    generate(trained, tmp_path / "out", name="toy seed 0")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2  # after images 1 and 2; the caller prints the end line
+    for done, line in zip((1, 2), lines):
+        assert re.fullmatch(rf"generate toy seed 0: {done}/3 images, [0-9.e+]+ images/s, "
+                            r"ETA [0-9.]+ (s|min|h)", line), line
+
+
+def test_durations_read_naturally():
+    from replication.monitor import format_duration
+    assert [format_duration(s) for s in (0.2, 45, 130, 3000, 7200)] == \
+        ["1 s", "45 s", "2 min", "50 min", "2.0 h"]
+
+
+# --- translate --------------------------------------------------------------------------
+
+def test_translate_matches_generate_on_the_same_inputs(trained, toy_dataset, tmp_path):
+    # a 32 px input IS the model's size: no resize, so translate must give generate's
+    # images (the checkpoint is BtoA: x is the right half of each test pair)
+    from replication.translate import translate
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for pair in sorted((toy_dataset / "test").iterdir()):
+        Image.open(pair).crop((32, 0, 64, 32)).save(photos / f"{pair.stem}.png")
+    generate(trained, tmp_path / "generated", seed=3)
+    summary = translate(trained, photos, tmp_path / "translated", seed=3)
+    assert summary["images"] == 3 and summary["mode"] == "train"
+    a, b = read_folder(tmp_path / "generated"), read_folder(tmp_path / "translated")
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_translate_any_size_and_mode_back_at_the_input_size(trained, tmp_path, capsys):
+    from replication.translate import translate
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 70, 3), np.uint8)).save(photos / "wide.jpg")
+    Image.fromarray(rng.integers(0, 256, (50, 50, 4), np.uint8), "RGBA").save(photos / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (16, 24), np.uint8), "L").save(photos / "grey.png")
+    (photos / "notes.txt").write_text("not an image")
+    translate(trained, photos, tmp_path / "out", mode="eval", seed=0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 of 3 images" in err and "converted to RGB" in err
+    out = {p.name: Image.open(p) for p in sorted((tmp_path / "out").iterdir())}
+    assert sorted(out) == ["grey.png", "rgba.png", "wide.png"]
+    assert out["wide.png"].size == (70, 40) and out["grey.png"].size == (24, 16)
+    assert all(im.mode == "RGB" for im in out.values())
+    translate(trained, photos, tmp_path / "again", mode="eval", seed=1)  # eval: no dropout
+    again = read_folder(tmp_path / "again")
+    assert all(np.array_equal(np.asarray(out[k]), again[k]) for k in out)
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "corrupt", "same-stem", "in-is-out"])
+def test_translate_input_errors_are_one_line(problem, trained, tmp_path, capsys):
+    from replication import cli
+    photos = tmp_path / "photos"
+    if problem != "missing":
+        photos.mkdir()
+    if problem in ("corrupt", "same-stem", "in-is-out"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "good.png")
+    if problem == "corrupt":
+        (photos / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    if problem == "same-stem":
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "good.jpg")
+    out = photos if problem == "in-is-out" else tmp_path / "out"
+    code = cli.main(["translate", "--checkpoint", str(trained), "--in", str(photos),
+                     "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: ") and "\n" not in err
+    named = {"corrupt": "bad.jpg", "same-stem": "'good'", "in-is-out": "--out"}
+    assert named.get(problem, str(photos)) in err
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    if problem == "in-is-out":
+        assert (photos / "good.png").is_file()
+
+
+# --- flat folders -----------------------------------------------------------------------
+
+def test_generate_on_a_flat_folder(trained, toy_dataset, tmp_path):
+    # the A|B test pairs directly in a folder (no <split>/ subfolder)
+    import shutil
+    from replication import cli
+    flat = tmp_path / "flat"
+    shutil.copytree(toy_dataset / "test", flat)
+    assert cli.main(["generate", "--checkpoint", str(trained), "--data", str(flat),
+                     "--out", str(tmp_path / "out")]) == 0
+    generate(trained, tmp_path / "direct")  # the checkpoint's own test split
+    a, b = read_folder(tmp_path / "out"), read_folder(tmp_path / "direct")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

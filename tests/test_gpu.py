@@ -14,6 +14,8 @@ Tolerances (why each bound holds is next to its test):
       CUDA RNG state bit for bit
   fast mode learns: L1 over the last tenth of 200 steps < 0.8 x the first tenth
   resume on the device (deterministic cuDNN): bit for bit
+  faithful step as a CUDA graph vs eager faithful: bit for bit
+  seeds interleaved on their own streams vs each alone (deterministic cuDNN): bit for bit
 """
 
 from __future__ import annotations
@@ -198,6 +200,60 @@ def test_fast_mode_resumes_exactly_on_the_device(paper_cfg, tmp_path):
 
 
 # --- on the CPU, in every test run -----------------------------------------------------
+
+def all_weights(trainer) -> list[torch.Tensor]:
+    return [t.detach().clone() for net in trainer.networks()
+            for t in (*net.parameters(), *net.buffers())]
+
+
+@gpu
+def test_faithful_graph_replays_eager_faithful_bit_for_bit(paper_cfg):
+    # train.faithful_cuda_graph: the faithful step (fp32 without TF32, NCHW, cuDNN's
+    # default algorithms, capturable foreach Adam in both) launched as one graph. The same
+    # kernels in the same order: weights, BatchNorm statistics and the CUDA RNG state after
+    # GRAPH_STEPS steps must be equal to the bit. If not, the first differing tensor is
+    # named (an op whose kernel choice depends on capture, e.g. an allocator-dependent
+    # reduction, would show there).
+    cfg = dataclasses.replace(paper_cfg, train=dataclasses.replace(
+        paper_cfg.train, iterations=GRAPH_STEPS))
+    runs = {}
+    for mode in ("faithful", "faithful-graph"):
+        trainer, data = bench.build(cfg, mode, CUDA)
+        for s in range(GRAPH_STEPS):
+            trainer.train_step(*data.batch(s, CUDA))
+        torch.cuda.synchronize()
+        runs[mode] = (all_weights(trainer), torch.cuda.get_rng_state(CUDA))
+    eager, graph = runs["faithful"], runs["faithful-graph"]
+    differing = [i for i, (a, b) in enumerate(zip(eager[0], graph[0])) if not torch.equal(a, b)]
+    print(f"faithful graph vs eager: {len(differing)} of {len(eager[0])} tensors differ")
+    assert not differing, f"first differing tensor: #{differing[0]}"
+    assert torch.equal(eager[1], graph[1])
+
+
+@gpu
+def test_seeds_on_their_own_streams_equal_their_solo_runs(paper_cfg, tmp_path):
+    # train.seeds_per_process = 2 in fast mode: each run steps on its own CUDA stream with
+    # its own graph and RNG state; each must end as the run alone (cudnn.deterministic:
+    # cuDNN's atomics would differ run to run anyway)
+    from replication.concurrent import RunFolders
+    from replication.train import train_runs
+    cfg = dataclasses.replace(paper_cfg, train=dataclasses.replace(
+        paper_cfg.train, mode="fast", iterations=6, log_every=3, sample_every=6,
+        checkpoint_every=6, device="cuda"))
+    saved = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True
+    try:
+        for seed in (0, 1):
+            train(cfg, seed, tmp_path / f"alone-{seed}", progress=False)
+        train_runs(cfg, [RunFolders(s, tmp_path / f"together-{s}", tmp_path / f"logs-{s}")
+                         for s in (0, 1)], progress=False)
+    finally:
+        torch.backends.cudnn.deterministic = saved
+    for seed in (0, 1):
+        a, b = (torch.load(tmp_path / f"{kind}-{seed}/checkpoints/state.pt", weights_only=True)
+                for kind in ("alone", "together"))
+        assert all(torch.equal(a[n][k], b[n][k]) for n in ("G", "D") for k in a[n]), seed
+
 
 def test_fast_fp32_step_matches_faithful_on_the_cpu(tmp_path, monkeypatch):
     # on the CPU the fast fp32 step runs the faithful step's kernels in the same layout

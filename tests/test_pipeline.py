@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import time
@@ -61,12 +64,106 @@ def test_train_stage_depends_on_exactly_the_training_code():
     assert expanded == {f"replication/{p}" for p in layout.TRAIN_CODE}
 
 
+def paths(entries: list) -> list[str]:
+    return [next(iter(o)) if isinstance(o, dict) else o for o in entries or []]
+
+
 def test_stage_outputs_follow_the_layout():
     stages = dvc_yaml()["stages"]
-    train_outs = [next(iter(o)) if isinstance(o, dict) else o for o in stages["train"]["do"]["outs"]]
-    assert train_outs == [f"{layout.RUNS}/${{key}}", f"{layout.LOGS}/${{key}}"]
+    train_outs = paths(stages["train"]["do"]["outs"])
+    assert train_outs == [f"{layout.RUNS}/${{key}}", f"{layout.LOGS}/${{key}}",
+                          str(layout.train_metrics("${key}"))]
     assert stages["generate"]["do"]["outs"] == [f"{layout.GENERATED}/${{key}}"]
-    assert str(layout.train_metrics("${key}")) in str(stages["train"]["do"]["metrics"])
+    assert paths(stages["score"]["do"]["outs"]) == [str(layout.score_metrics("${key}"))]
+
+
+def test_dvc_metrics_are_the_headline_files_only():
+    # `dvc metrics show` / `dvc exp show`: a few numbers per experiment, not every seed's
+    # every key (scores.json, train.json: plain outputs the tables and the notebook read)
+    from replication.metrics.headline import headline_path
+    from replication.train import train_headline_path
+    stages = dvc_yaml()["stages"]
+    declared = {name: paths(stage.get("do", stage).get("metrics")) for name, stage in stages.items()}
+    assert {k: v for k, v in declared.items() if v} == {
+        "train": [str(train_headline_path("${key}"))],
+        "segmenter": [str(headline_path(layout.GROUND_TRUTH))],
+        "score": [str(headline_path("${key}"))]}
+    for name, path in (("train", layout.train_metrics("${key}")),
+                       ("score", layout.score_metrics("${key}")),
+                       ("segmenter", layout.score_metrics(layout.GROUND_TRUTH))):
+        outs = stages[name].get("do", stages[name])["outs"]
+        (entry,) = [o for o in outs if isinstance(o, dict) and str(path) in o]
+        assert entry[str(path)] == {"cache": False}, name  # kept in git, beside the headline
+
+
+def test_headline_numbers():
+    from replication.metrics.headline import headline
+    from replication.train import train_headline
+
+    def summary(**values):
+        return {"summary": {k.replace("__", "/"): {"mean": v, "std": None, "n": 3}
+                            for k, v in values.items()}}
+    both = summary(fcn_score_official__per_pixel_acc=0.61234, fcn_score_official__per_class_acc=0.2,
+                   fcn_score_official__class_iou=0.15, fcn_score_fallback__per_pixel_acc=0.1,
+                   fcn_score_corrected__per_pixel_acc=0.7, fid_kid__fid=101.23456,
+                   fid_kid__kid_mean=0.0123456, fid_kid__n_generated=500,
+                   psnr_ssim__psnr=14.2345, psnr_ssim__ssim=0.51234, color_hist__L=0.8)
+    assert headline(both) == {"seg.per_pixel_acc": 0.6123, "seg.per_class_acc": 0.2,
+                              "seg.class_iou": 0.15, "fid": 101.23, "kid": 0.01235,
+                              "psnr": 14.23, "ssim": 0.5123}  # the paper's protocol first
+    fallback = summary(fcn_score_fallback__per_pixel_acc=0.3, fcn_score_fallback__class_iou=0.1)
+    assert headline(fallback) == {"seg.per_pixel_acc": 0.3, "seg.class_iou": 0.1}
+    labels = summary(labels_score__per_pixel_acc=0.8, psnr_ssim__psnr=20.0)  # photo -> labels
+    assert headline(labels) == {"seg.per_pixel_acc": 0.8, "psnr": 20.0}
+    assert headline({"summary": {}}) == {}  # e.g. FID without weights: no key, no null
+    runs = {"seed-0": {"steps_per_second": 10.0}, "seed-1": {"steps_per_second": 12.5}}
+    assert train_headline(runs) == {"steps_per_s": 11.25}
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plots_block_is_up_to_date():
+    update_plots = load_script("update_plots")
+    assert dvc_yaml().get("plots") == update_plots.plot_definitions(REPO / "params.yaml"), (
+        "dvc.yaml `plots` is stale: run scripts/update_plots.py")
+
+
+def test_plots_overlay_a_tables_experiments_one_chart_per_loss(tmp_path):
+    update_plots = load_script("update_plots")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    ablation = "cityscapes-l1-cgan-lr1e-4"
+    params["experiments"][ablation] = {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
+                                       "compare_to": "cityscapes-l1-cgan"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    charts = {k: v for d in update_plots.plot_definitions(tmp_path / "params.yaml")
+              for k, v in d.items()}
+    assert charts != {k: v for d in dvc_yaml()["plots"] for k, v in d.items()}  # stale now
+    assert not any(name.endswith("/lr") for name in charts)  # constant by default
+    assert {n.split("/")[1] for n in charts} == {"loss_D", "loss_G_gan", "loss_G_l1",
+                                                 "D_real", "D_fake"}
+
+    def series(chart):
+        return [f.split("/")[1] for f in charts[chart]["y"]]
+    # Table 1's experiments on one chart, the ablation beside its baseline
+    assert series("table1/loss_G_l1") == ["cityscapes-l1", "cityscapes-gan", "cityscapes-cgan",
+                                          "cityscapes-l1-gan", "cityscapes-l1-cgan", ablation]
+    assert "cityscapes-l1" not in series("table1/loss_D")  # L1 only: no D, GAN loss 0
+    assert charts["table1/loss_D"]["x"] == "step"
+    assert set(charts["table1/loss_D"]["y"].values()) == {"loss_D"}
+    assert not any(n.startswith(("color/", "fid_kid_cityscapes/", "fid_kid_maps/"))
+                   for n in charts)  # no experiment of theirs without a chart already
+    # the script rewrites the block at the end of dvc.yaml and nothing else
+    copy = tmp_path / "dvc.yaml"
+    copy.write_text((REPO / "dvc.yaml").read_text())
+    update_plots.update(copy, tmp_path / "params.yaml")
+    rewritten = yaml.safe_load(copy.read_text())
+    assert rewritten["stages"] == dvc_yaml()["stages"]
+    assert {k: v for d in rewritten["plots"] for k, v in d.items()} == charts
 
 
 TWO_EXPERIMENTS = {"facades-a": {"data": {"dataset": "facades"}},
@@ -94,6 +191,7 @@ def make_project(tmp_path: Path, experiments: dict) -> Path:
     pipeline = dvc_yaml()
     pipeline["stages"] = {k: v for k, v in pipeline["stages"].items()
                           if k in ("inputs", "download", "train", "generate")}
+    pipeline["plots"] = load_script("update_plots").plot_definitions(project / "params.yaml")
     (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
@@ -130,3 +228,72 @@ def test_changing_one_experiment_reruns_only_its_stages(tmp_path):
                if line and not line[0].isspace()}
     # `inputs` is always_changed by design (it re-hashes datasets/)
     assert changed == {"train@facades-b", "generate@facades-b", "inputs"}, changed
+
+
+def git_commit(project: Path) -> None:
+    for cmd in (["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run"]):
+        subprocess.run(cmd, cwd=project, check=True, capture_output=True)
+
+
+@pytest.mark.slow
+def test_dvc_metrics_exp_show_and_plots_stay_small(tmp_path):
+    project = make_project(tmp_path, TWO_EXPERIMENTS)
+    dvc = dvc_in(project)
+    dvc("repro")
+    # dvc metrics show: one row per headline file, a few columns
+    shown = dvc("metrics", "show").splitlines()
+    assert [line.split()[0] for line in shown[1:]] == [
+        "metrics/facades-a/train_headline.json", "metrics/facades-b/train_headline.json"]
+    assert shown[0].split() == ["Path", "steps_per_s"]
+    # dvc plots show: one chart per loss over both experiments (facades-b is L1 only)
+    plots = json.loads(dvc("plots", "show", "--json"))
+    assert not plots.get("errors"), plots.get("errors")
+    # (DVC names each line's file; a chart of one file has no filename field)
+    files = {name: {row.get("filename") for row in chart[0]["content"]["data"]["values"]}
+             for name, chart in plots["data"].items()}
+    assert set(files) == {f"fid_kid_facades/{loss}" for loss in
+                          ("loss_D", "loss_G_gan", "loss_G_l1", "D_real", "D_fake")}
+    assert files["fid_kid_facades/loss_G_l1"] == {
+        f"facades-{x}/seed-0/plots/metrics/train/loss_G_l1.tsv" for x in "ab"}
+    assert files["fid_kid_facades/loss_D"] == {None}  # facades-a only
+    # an ablation of one experiment: dvc exp show --only-changed fits 200 columns
+    git_commit(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["experiments"]["facades-b"]["train"] = {"lr": 1.0e-3}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc("repro")
+    csv = dvc("exp", "show", "--only-changed", "--csv").splitlines()[0].split(",")
+    metric_columns = [c for c in csv if ".json:" in c]
+    assert metric_columns == ["metrics/facades-b/train_headline.json:steps_per_s"], csv
+    table = subprocess.run(["dvc", "exp", "show", "--only-changed", "--no-pager"], cwd=project,
+                           check=True, capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "200"}).stdout
+    assert "…" not in table, table  # nothing cut to fit
+    assert max(map(len, table.splitlines())) <= 200, table
+
+
+@pytest.mark.slow
+def test_dvc_metrics_show_of_the_whole_grid_fits_200_columns(tmp_path):
+    # the real dvc.yaml and params.yaml, and the headline files a full run would write
+    from replication.metrics.headline import headline
+    project = tmp_path / "grid"
+    project.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, project / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    seg = {"per_pixel_acc": 0.61234, "per_class_acc": 0.21234, "class_iou": 0.15234}
+    rest = {"fid_kid/fid": 123.456, "fid_kid/kid_mean": 0.012345, "psnr_ssim/psnr": 14.234,
+            "psnr_ssim/ssim": 0.51234}
+    for name in [*params["experiments"], layout.GROUND_TRUTH]:
+        family = "labels_score" if "photo2labels" in name else "fcn_score_official"
+        values = {**{f"{family}/{k}": v for k, v in seg.items()}, **rest}
+        (project / "metrics" / name).mkdir(parents=True)
+        (project / "metrics" / name / "headline.json").write_text(
+            json.dumps(headline({"summary": {k: {"mean": v} for k, v in values.items()}})))
+        (project / "metrics" / name / "train_headline.json").write_text('{"steps_per_s": 12.345}')
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=project, check=True, capture_output=True)
+    shown = dvc_in(project)("metrics", "show").splitlines()
+    assert len(shown) == 1 + 2 * len(params["experiments"]) + 1
+    assert max(map(len, shown)) <= 200, max(map(len, shown))

@@ -227,7 +227,11 @@ def test_missing_fid_weights_give_a_reason_not_a_crash(tmp_path, monkeypatch):
     with Session(cityscapes_cfg(), no_fid_weights(monkeypatch, tmp_path)) as session:
         result = METRICS["fid_kid"](session, tmp_path / "gen")
     assert result["available"] is False and result["protocol"] == "fid_kid"
-    assert "missing.pth" in result["reason"] and "scoring.inception_weights" in result["reason"]
+    # one short sentence with the hint (tables and `replication status` show it); where
+    # the weights were looked for is a key of its own
+    assert result["reason"] == "no Inception weights (run `replication weights`)"
+    assert "missing.pth" in result["weights_searched"]
+    assert "scoring.inception_weights" in result["weights_searched"]
 
 
 def test_fid_kid_with_features_reads_each_folder_once(tmp_path, monkeypatch):
@@ -286,8 +290,11 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
                               "images": 1, "source": "upstream", "max_images": None}
     assert record["experiment"] == "cs" and record["scale"] == "paper"
     assert set(record["seeds"]) == {"seed-0", "seed-1"}
-    assert list(record["seeds"]["seed-0"]) == ["fcn_score_fallback", "fid_kid", "color_hist"]
+    assert list(record["seeds"]["seed-0"]) == ["fcn_score_fallback", "fid_kid", "color_hist",
+                                               "psnr_ssim"]
     assert record["seeds"]["seed-0"]["fid_kid"]["available"] is False
+    weight_free = record["seeds"]["seed-0"]["psnr_ssim"]  # numbers without any weights
+    assert -1 <= weight_free["ssim"] < 1 and 0 < weight_free["psnr"] < 20
     assert record["seeds"]["seed-0"]["fcn_score_fallback"]["iou_sky"] is None  # NaN -> null
     # seed 0: road right on columns 2-7 of rows 0-7 (48), car right on columns 8-15 of
     # rows 8-15 (64), of 224; seed 1: every pixel right.
@@ -314,10 +321,10 @@ def test_summary_std_is_null_for_one_seed():
 # --- which metrics ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dataset, direction, expected", [
-    ("cityscapes", "AtoB", ["labels_score"]),
-    ("maps", "AtoB", ["fid_kid"]),
-    ("maps", "BtoA", ["fid_kid"]),
-    ("facades", "BtoA", ["fid_kid"]),
+    ("cityscapes", "AtoB", ["labels_score", "psnr_ssim"]),
+    ("maps", "AtoB", ["fid_kid", "psnr_ssim", "pixel_accuracy"]),  # photo -> map
+    ("maps", "BtoA", ["fid_kid", "psnr_ssim"]),
+    ("facades", "BtoA", ["fid_kid", "psnr_ssim"]),
 ])
 def test_metrics_for_rule(dataset, direction, expected):
     cfg = from_dict(ExperimentConfig, {"name": "x", "data": {"dataset": dataset,
@@ -329,10 +336,11 @@ def test_metrics_for_cityscapes_labels_to_photo_needs_every_exact_input(tmp_path
     monkeypatch.chdir(tmp_path)
     write_val_pairs(tmp_path)
     cfg, scoring = cityscapes_cfg(), ScoringConfig()
-    assert metrics_for(cfg, scoring) == ["fcn_score_fallback", "fid_kid", "color_hist"]
+    assert metrics_for(cfg, scoring) == ["fcn_score_fallback", "fid_kid", "color_hist",
+                                         "psnr_ssim"]
     write_exact_inputs(tmp_path)
     assert metrics_for(cfg, scoring) == ["fcn_score_official", "fcn_score_corrected", "fid_kid",
-                                         "color_hist"]
+                                         "color_hist", "psnr_ssim"]
     (tmp_path / "data/cityscapes/val_frames.txt").unlink()
     assert metrics_for(cfg, scoring)[0] == "fcn_score_fallback"
 

@@ -158,19 +158,42 @@ def test_verdicts(rendered):
     assert "fewer than 2 seeds" in rule and "intervals [mean − std, mean + std] overlap" in rule
 
 
+def gap_notes(out: Path, table: str) -> list[str]:
+    """The reasons listed under a table ('- reason — rows')."""
+    text = (out / f"{table}.md").read_text()
+    return [l for l in text.split("No number (— above):", 1)[-1].splitlines() if l.startswith("- ")]
+
+
 def test_missing_experiment_is_a_marked_gap(rendered):
     line = md_row(rendered, "table1", "GAN")
-    assert "— (not run: " in line and "cityscapes-gan/scores.json missing)" in line
+    assert line.startswith("GAN | cityscapes-gan | — | 0.220 | —") and "not run" not in line
+    # each reason once, with the rows it concerns (L1+GAN is not in these params at all)
+    assert gap_notes(rendered, "table1") == [
+        "- not run yet (no metrics/<experiment>/scores.json) — GAN",
+        "- not in params.yaml experiments — L1+GAN"]
     row = verdict(rendered, "cgan-beats-gan", "class_iou")
     assert row.verdict.startswith("— (cityscapes-gan: not run")
     # an experiment params.yaml does not list at all (Table 3 rows) is marked too
-    assert "— (not in params.yaml experiments)" in md_row(rendered, "table3", "1×1")
+    assert "- not in params.yaml experiments — 1×1, 16×16, 286×286" in gap_notes(rendered, "table3")
+    assert csv_row(rendered, "table3", "1×1").gap == "not in params.yaml experiments"
 
 
-def test_fid_unavailable_shows_its_reason(rendered):
+def test_fid_unavailable_shows_its_reason_once_under_the_table(rendered):
     for table, label in (("table4", "L1, photo → map"), ("fid_kid_maps", "maps-photo2map-l1")):
-        assert f"— (fid_kid unavailable: {FID_REASON})" in md_row(rendered, table, label)
+        line = md_row(rendered, table, label)
+        assert FID_REASON not in line and "| — | — |" in f"| {line} |"
+        text = (rendered / f"{table}.md").read_text()
+        assert text.count(FID_REASON) == 1, table  # one reason for the row's two cells
+        assert f"- fid_kid: {FID_REASON}" in "\n".join(gap_notes(rendered, table))
+    assert csv_row(rendered, "table4", "L1, photo → map").gap == f"fid_kid: {FID_REASON}"
     assert csv_row(rendered, "table4", "L1, photo → map")["paper: % Turkers labelled real"] == 2.8
+
+
+def test_table4_paper_values_print_as_the_paper_does(rendered):
+    # "2.8", not the float repr "2.800000" of a pandas float column
+    assert " | 2.8 | " in md_row(rendered, "table4", "L1, photo → map")
+    assert " | 18.9 | " in md_row(rendered, "table4", "L1+cGAN, map → photo")
+    assert "2.800000" not in (rendered / "table4.md").read_text()
 
 
 def test_seed_count_and_unfinished_training_are_noted(rendered):
@@ -226,7 +249,7 @@ def test_output_folder_is_replaced_whole(tmp_path):
     assert not (out / "stale.md").exists()
     expected = {"table1", "table2", "table3", "table4", "table6", "color", "fid_kid_cityscapes",
                 "fid_kid_maps"}
-    assert {p.stem for p in out.glob("*.csv")} == expected | {"claims", "spearman"}
+    assert {p.stem for p in out.glob("*.csv")} == expected | {"claims", "spearman", "comparisons"}
     assert "../notebooks/results.html" in (out / "README.md").read_text()
 
 
@@ -288,3 +311,132 @@ def test_corrected_arithmetic_is_shown_beside_the_official_numbers(tmp_path):
     assert "0.420 / 0.150 / 0.110" in row  # corrected means: (0.41 + 0.43) / 2, 0.15, 0.11
     header = (out / "table1.md").read_text()
     assert "fcn_score_corrected (per_pixel_acc / per_class_acc / class_iou)" in header
+
+
+# --- your experiments: rows beside their baseline -----------------------------------------
+
+ABLATION = "cityscapes-l1-cgan-lr1e-4"
+
+
+def with_experiments(root: Path, datasets: list[str] | None = None, **experiments) -> Path:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["experiments"].update(experiments)
+    if datasets:
+        params["datasets"] = datasets
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def table_rows_in_order(out: Path, table: str) -> list[str]:
+    return list(pd.read_csv(out / f"{table}.csv", keep_default_na=False).Row)
+
+
+@pytest.fixture(scope="module")
+def ablation(tmp_path_factory) -> Path:
+    root = write_workspace(tmp_path_factory.mktemp("ablation"))
+    with_experiments(root, **{ABLATION: {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
+                                         "compare_to": "cityscapes-l1-cgan"}})
+    # per_pixel_acc 0.50, 0.52 against the baseline's 0.60, 0.64 (FCN above);
+    # per_class_acc 0.11, 0.13 against 0.10, 0.12; class_iou 0.30, 0.34 against 0.19, 0.21
+    write(root / "metrics" / ABLATION / "scores.json", scores_file(
+        "fcn_score_official", [segmentation_dict(0.50, 0.11, 0.30),
+                               segmentation_dict(0.52, 0.13, 0.34)]))
+    return render(root)
+
+
+def test_your_ablation_has_a_row_beside_its_baseline_with_the_difference(ablation):
+    rows = table_rows_in_order(ablation, "table1")
+    assert rows[rows.index("L1+cGAN") + 1] == ABLATION  # right after the row it derives from
+    line = md_row(ablation, "table1", ABLATION)
+    # ours 0.51 ± 0.0141 (n=2); baseline 0.62 ± 0.0283: [0.4959, 0.5241] vs [0.5917, 0.6483]
+    # separate, lower by 0.11
+    assert "0.510 ± 0.014 (n=2)" in line and "-0.110 (lower)" in line
+    # per-class 0.12 ± 0.0141 vs 0.11 ± 0.0141: [0.1059, 0.1341] vs [0.0959, 0.1241] overlap
+    assert "+0.010 (within spread)" in line
+    # class IoU 0.32 ± 0.0283 vs 0.20 ± 0.0141: [0.2917, 0.3483] vs [0.1859, 0.2141]: higher
+    assert "+0.120 (higher)" in line
+    assert "L1+cGAN (cityscapes-l1-cgan)" in line
+    row = csv_row(ablation, "table1", ABLATION)
+    assert row.per_pixel_acc_mean == pytest.approx(0.51)
+    assert row.per_pixel_acc_vs_baseline == pytest.approx(-0.11)
+    assert row.per_pixel_acc_vs_baseline_verdict == "lower"
+    assert row.per_class_acc_vs_baseline_verdict == "within spread"
+    assert row["Compared with"] == "cityscapes-l1-cgan" and pd.isna(row.per_pixel_acc_paper)
+    # paper rows keep their paper comparison and no baseline one
+    assert pd.isna(csv_row(ablation, "table1", "L1").per_pixel_acc_vs_baseline)
+
+
+def test_your_ablation_is_in_every_table_of_its_task_that_holds_its_baseline(ablation):
+    for table, baseline in (("table3", "70×70"), ("color", "L1+cGAN"),
+                            ("fid_kid_cityscapes", "cityscapes-l1-cgan")):
+        rows = table_rows_in_order(ablation, table)
+        assert rows[rows.index(baseline) + 1] == ABLATION, table
+    assert ABLATION not in table_rows_in_order(ablation, "table2")  # no baseline row there
+    assert ABLATION not in table_rows_in_order(ablation, "table6")  # another task
+    readme = (ablation / "README.md").read_text()
+    assert "6 of 8 experiments" in readme and ABLATION not in readme.split("none\nyet for:")[-1]
+
+
+def test_claims_list_your_experiments_against_their_baselines(ablation):
+    claims = (ablation / "claims.md").read_text()
+    assert "## Your experiments against their baselines" in claims
+    frame = pd.read_csv(ablation / "comparisons.csv", keep_default_na=False)
+    fcn = frame[(frame.experiment == ABLATION) & (frame.metric == "fcn_score")]
+    assert list(fcn.column) == ["per_pixel_acc", "per_class_acc", "class_iou"]  # once, not per table
+    assert list(fcn.verdict) == ["lower", "within spread", "higher"]
+    assert set(fcn.how) == {"compare_to"}
+
+
+def test_one_seed_is_inconclusive_and_a_baseline_without_numbers_is_a_gap(tmp_path):
+    root = with_experiments(write_workspace(tmp_path), **{
+        ABLATION: {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
+                   "compare_to": "cityscapes-l1-cgan"},
+        "cityscapes-gan-lr1e-4": {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
+                                  "compare_to": "cityscapes-gan"}})
+    for name in (ABLATION, "cityscapes-gan-lr1e-4"):
+        write(root / "metrics" / name / "scores.json",
+              scores_file("fcn_score_official", [segmentation_dict(0.10, 0.11, 0.30)]))
+    out = render(root)
+    assert "-0.520 (inconclusive: fewer than 2 seeds (n = 1 vs 2))" in md_row(out, "table1", ABLATION)
+    line = md_row(out, "table1", "cityscapes-gan-lr1e-4")
+    assert "0.100 (n=1)" in line and "GAN (cityscapes-gan)" in line and "not run" not in line
+    assert ("- baseline cityscapes-gan: not run yet (no metrics/<experiment>/scores.json) — "
+            "cityscapes-gan-lr1e-4") in gap_notes(out, "table1")
+
+
+def test_a_baseline_is_derived_when_compare_to_is_not_given(tmp_path):
+    root = with_experiments(write_workspace(tmp_path), datasets=["cityscapes", "maps", "facades"], **{
+        # differs from cityscapes-l1-cgan in generator.ngf only (from cityscapes-l1 in two keys)
+        "cityscapes-l1-cgan-ngf32": {"data": {"dataset": "cityscapes"}, "generator": {"ngf": 32}},
+        # maps photo -> map, L1, batch 4: closest to maps-photo2map-l1
+        "maps-photo2map-l1-b4": {"data": {"dataset": "maps", "direction": "AtoB"},
+                                 "train": {"batch_size": 4}},
+        # no paper experiment on facades: no baseline, at the end of its FID/KID table
+        "facades-mine": {"data": {"dataset": "facades"}},
+    })
+    out = render(root)
+    row = md_row(out, "table1", "cityscapes-l1-cgan-ngf32")
+    assert "L1+cGAN (cityscapes-l1-cgan); closest paper experiment (differs in generator.ngf)" in row
+    rows = table_rows_in_order(out, "table4")
+    assert rows[rows.index("L1, photo → map") + 1] == "maps-photo2map-l1-b4"
+    assert table_rows_in_order(out, "fid_kid_facades") == ["facades-mine"]
+    assert "— (no paper experiment of this dataset and direction" in md_row(
+        out, "fid_kid_facades", "facades-mine")
+
+
+def test_your_experiment_without_a_baseline_closes_its_tasks_first_table(tmp_path):
+    root = with_experiments(write_workspace(tmp_path), **{
+        "cityscapes-mine": {"data": {"dataset": "cityscapes"}, "compare_to": "maps-photo2map-l1"}})
+    out = render(root)
+    # its baseline has no row in the FCN tables: the end of Table 1 (before the reference)
+    assert table_rows_in_order(out, "table1")[-2:] == ["cityscapes-mine", "Ground truth"]
+    assert "cityscapes-mine" not in table_rows_in_order(out, "table3")
+
+
+def test_compare_to_must_name_an_experiment_of_params(tmp_path):
+    root = with_experiments(write_workspace(tmp_path), **{
+        ABLATION: {"data": {"dataset": "cityscapes"}, "compare_to": "cityscapes-nowhere"}})
+    with pytest.raises(ConfigError, match="compare_to='cityscapes-nowhere' names no other "
+                                          "experiment of params.yaml") as info:
+        tables.load_results(root / "params.yaml", root / "metrics")
+    assert "\n" not in str(info.value)

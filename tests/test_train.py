@@ -214,3 +214,18 @@ def test_a_second_process_on_the_same_run_folder_stops_naming_the_holder(toy_dat
 def cli_main(argv):
     from replication import cli
     return cli.main(argv)
+
+
+def test_progress_lines_give_rate_and_eta_from_the_clock(capsys):
+    from replication.monitor import ProgressLines
+    now = [0.0]
+    lines = ProgressLines("train toy seed 0", total=100, clock=lambda: now[0])
+    now[0] = 10.0
+    assert lines.update(10) is None  # not due before 30 s
+    now[0] = 40.0
+    assert lines.update(40) == "train toy seed 0: 40/100 steps, 1 steps/s, ETA 60 s"
+    now[0] = 45.0
+    assert lines.update(45) is None  # 5 s after the last line
+    now[0] = 80.0
+    assert lines.update(90) == "train toy seed 0: 90/100 steps, 1.12 steps/s, ETA 9 s"
+    assert capsys.readouterr().out.count("\n") == 2

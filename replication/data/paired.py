@@ -35,7 +35,8 @@ def list_pairs(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: split folder not found; run `replication download "
-                        f"<name>` or point data.root/data.dataset at your A|B images")
+                        f"<name>` or point data.root/data.dataset (--data DIR) at your A|B "
+                        "images: a folder of <split>/ subfolders or of the images themselves")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{folder}: no .jpg/.png images in this split folder")
@@ -68,9 +69,11 @@ def read_pair(path: Path, size: int) -> np.ndarray:
     return np.concatenate(arrays, axis=2).transpose(2, 0, 1).copy()
 
 
-def warn_if_converted(files: list[Path]) -> None:
-    """One warning line when pairs are not RGB: palette (P) and CMYK images are converted
-    to RGB and RGBA loses its alpha channel (read_pair refuses grayscale)."""
+def warn_if_converted(files: list[Path], what: str = "pairs",
+                      refused: tuple[str, ...] = GRAYSCALE_MODES) -> None:
+    """One warning line when images are not RGB: palette (P) and CMYK images are converted
+    to RGB and RGBA loses its alpha channel; modes in `refused` are reported elsewhere
+    (read_pair refuses grayscale pairs; plain inputs to translate may be grayscale)."""
     converted = []
     for path in files:
         try:
@@ -78,12 +81,12 @@ def warn_if_converted(files: list[Path]) -> None:
                 mode = img.mode
         except (UnidentifiedImageError, OSError):
             continue  # read_pair names the broken file
-        if mode != "RGB" and mode not in GRAYSCALE_MODES:
+        if mode != "RGB" and mode not in refused:
             converted.append((path, mode))
     if converted:
         path, mode = converted[0]
         alpha = ", alpha dropped" if "A" in mode else ""
-        print(f"warning: {len(converted)} of {len(files)} pairs in {path.parent} are not RGB "
+        print(f"warning: {len(converted)} of {len(files)} {what} in {path.parent} are not RGB "
               f"(e.g. {path.name} is {mode}{alpha}); converted to RGB", file=sys.stderr)
 
 
@@ -137,6 +140,7 @@ class PairFolder:
 
 
 def split_folder(cfg: DataConfig, split: str) -> Path:
+    # split "." (a flat folder, params.folder_settings): the dataset folder itself
     return Path(cfg.root) / cfg.dataset / split
 
 

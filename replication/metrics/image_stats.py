@@ -27,22 +27,33 @@ def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, d
         "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}
 
 
+# The `reason` of an unavailable fid_kid record: short, as tables and `replication
+# status` show it; where the weights were looked for goes into `weights_searched`.
+NO_WEIGHTS_REASON = "no Inception weights (run `replication weights`)"
+
+
 def inception_weights_path(scoring: ScoringConfig) -> Path:
     """scoring.inception_weights when that file exists, else the torch hub cache file."""
     found = weights.first_file(weights.inception_candidates(scoring.inception_weights))
     if found is None:
-        raise fid.WeightsUnavailable(
-            f"no Inception weights (`replication weights` downloads them; offline, place "
-            f"{fid.WEIGHTS_FILE} at {fid.WEIGHTS_PARAM} = {scoring.inception_weights})")
+        raise fid.WeightsUnavailable(NO_WEIGHTS_REASON)
     return found
+
+
+def weights_searched(scoring: ScoringConfig) -> str:
+    """Where the Inception weights were looked for, and how to place them offline."""
+    where = ", ".join(map(str, weights.inception_candidates(scoring.inception_weights)))
+    return (f"{fid.WEIGHTS_FILE} looked for at {where}; offline, put it there or set "
+            f"{fid.WEIGHTS_PARAM}")
 
 
 def fid_kid(session: Session, folder: Path) -> dict:
     try:
         features, info = session.model(
             "inception", lambda: load_inception_features(session.scoring, session.device))
-    except fid.WeightsUnavailable as err:
-        return {"protocol": "fid_kid", "available": False, "reason": str(err),
+    except fid.WeightsUnavailable:  # the file is missing (fid.load_inception: vanished)
+        return {"protocol": "fid_kid", "available": False, "reason": NO_WEIGHTS_REASON,
+                "weights_searched": weights_searched(session.scoring),
                 "n_generated": len(session.names), "n_real": len(session.names)}
     result = fid.fid_kid(session.generated_files(folder), session.real_files(),
                          feature_fn=lambda files: session.features(features, files),

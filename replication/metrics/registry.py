@@ -17,6 +17,7 @@ from replication.metrics.fcn_score import (fcn_score_corrected, fcn_score_fallba
                                            fcn_score_official, labels_score,
                                            missing_exact_inputs)
 from replication.metrics.image_stats import color_hist, fid_kid
+from replication.metrics.pixel import pixel_accuracy, psnr_ssim
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig
 
@@ -27,6 +28,8 @@ METRICS: dict[str, Callable[[Session, Path], dict]] = {
     "labels_score": labels_score,
     "fid_kid": fid_kid,
     "color_hist": color_hist,
+    "psnr_ssim": psnr_ssim,
+    "pixel_accuracy": pixel_accuracy,
 }
 
 
@@ -53,7 +56,10 @@ def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
         gtFine val labelIds + val_frames.txt are present, else the fallback segmenter),
         FID/KID and the Lab colour histograms (Fig. 7d);
     cityscapes photo -> labels (AtoB): labels_score (Table 6);
-    every other task: FID/KID (the paper's AMT studies cannot be rerun by a program).
+    every other task: FID/KID (the paper's AMT studies cannot be rerun by a program);
+    then, for every task, psnr_ssim: it needs no weights, so each task has a number on
+    any machine; maps photo -> map (AtoB) then pixel_accuracy (colour within a
+    tolerance; pixel.py).
     """
     check_names(scoring)
     if cfg.name in scoring.metrics:
@@ -62,10 +68,12 @@ def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
         missing = missing_exact_inputs(cfg, scoring)
         fcn_scores = ["fcn_score_fallback"] if missing else ["fcn_score_official",
                                                              "fcn_score_corrected"]
-        return [*fcn_scores, "fid_kid", "color_hist"]
+        return [*fcn_scores, "fid_kid", "color_hist", "psnr_ssim"]
     if cfg.data.dataset == "cityscapes":
-        return ["labels_score"]
-    return ["fid_kid"]
+        return ["labels_score", "psnr_ssim"]
+    if cfg.data.dataset == "maps" and cfg.data.direction == "AtoB":
+        return ["fid_kid", "psnr_ssim", "pixel_accuracy"]
+    return ["fid_kid", "psnr_ssim"]
 
 
 def scored_split(cfg: ExperimentConfig) -> str:

@@ -24,6 +24,7 @@ from replication.config import ExperimentConfig
 from replication.params import active_scale, load_experiment, load_params
 from replication.fast import fp32_exact
 from replication.fileio import write_json
+from replication.metrics.headline import write_headline
 from replication.metrics.registry import metrics_for, run_metric
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig, load_scoring
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     record = score_experiment(cfg, scoring, active_scale(params), args.seed)
     out = layout.score_metrics(cfg.name)
     write_json(out, record)
+    write_headline(cfg.name, record)  # the few numbers DVC shows (dvc.yaml `metrics`)
     timing = record["timing"]
     print(f"{cfg.name}: {timing['images']} images in {timing['seconds']:.1f} s "
           f"({timing['seconds_per_image']:.3f} s/image) -> {out}")

@@ -19,9 +19,18 @@ from replication.config import GeneratorConfig
 
 # Which decoder layers carry dropout, counted from the bottleneck (0 = first decoder layer).
 # paper + Lua code: the first three (outputs 2x2, 4x4, 8x8 at 256 px).
-# PyTorch code: its innermost block has none, so the next three (4x4, 8x8, 16x16).
+# PyTorch code: its innermost block has none, so the next three (4x4, 8x8, 16x16) at 256 px;
+# its UnetGenerator puts dropout on the num_downs - 5 blocks above the innermost one, so
+# fewer at smaller sizes (unet_128: 4x4, 8x8) -- see dropout_layers.
 # At small sizes a listed layer that would be the output layer does not exist.
 DROPOUT_LAYERS = {"paper": (0, 1, 2), "pytorch_code": (1, 2, 3), "none": ()}
+
+
+def dropout_layers(dropout: str, depth: int) -> tuple[int, ...]:
+    """The decoder layers with dropout in a generator of `depth` down-sampling layers."""
+    if dropout == "pytorch_code":  # 256 px (depth 8): (1, 2, 3), DROPOUT_LAYERS' value
+        return tuple(range(1, depth - 4))
+    return DROPOUT_LAYERS[dropout]
 
 
 def conv_bias(norm: str) -> bool:
@@ -130,7 +139,7 @@ def build_decoder(widths: list[int], out_channels: int, norm: str, dropout: str,
     layers, c_in = [], widths[-1]
     # decoder layer j mirrors encoder layer depth-2-j: output widths 512, ..., 128, 64
     for j, c_out in enumerate(reversed(widths[:-1])):
-        rate = dropout_rate if j in DROPOUT_LAYERS[dropout] else 0.0
+        rate = dropout_rate if j in dropout_layers(dropout, len(widths)) else 0.0
         layers.append(up_layer(c_in, c_out, norm, rate))
         c_in = 2 * c_out if skips else c_out  # U-Net: the skip doubles the next input
     layers.append(output_layer(c_in, out_channels))

@@ -1,0 +1,126 @@
+"""Several runs sharing one device, as `replication bench --concurrent / --in-process`
+measures them: N separate processes (started together, optionally under CUDA MPS, which
+the caller starts), or K runs in one process stepped in turn as train.seeds_per_process
+steps them (concurrent.py: each its own RNG streams and CUDA stream)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from replication import concurrent
+from replication.bench_timing import (Runner, bench_config, block_steps, progress, synchronize,
+                                      with_synthetic_data)
+from replication.devices import resolve_device
+
+
+def concurrency(args, counts: list[int], mode: str) -> list[dict]:
+    rows = []
+    for n in counts:
+        progress(f"{n} concurrent {mode} run(s), {args.concurrent_seconds:g} s")
+        try:
+            rates = run_workers(args, n, mode)
+            rows.append({"runs": n, "mode": mode, "per_run_steps_per_second": rates,
+                         "aggregate_steps_per_second": sum(rates)})
+        except RuntimeError as err:  # report and go on with the other counts
+            rows.append({"runs": n, "mode": mode, "error": str(err)})
+    return rows
+
+
+def run_workers(args, n: int, mode: str) -> list[float]:
+    """Start n workers; each warms up and says "ready"; then all get "go" at once."""
+    command = [sys.executable, "-m", "replication.bench", *config_argv(args), "--worker", mode]
+    package_root = str(Path(__file__).resolve().parents[1])  # importable from any folder
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=env) for _ in range(n)]
+    try:
+        for w in workers:
+            expect(w, "ready")
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        return [json.loads(expect(w, "{"))["steps_per_second"] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+            w.wait()
+
+
+def expect(worker: subprocess.Popen, start: str) -> str:
+    line = worker.stdout.readline()
+    if not line.startswith(start):
+        raise RuntimeError(f"a bench worker stopped (exit {worker.poll()}) before saying "
+                           f"{start!r}; see its error above")
+    return line
+
+
+def config_argv(args) -> list[str]:
+    """The options that decide what a worker measures, as command-line arguments."""
+    argv = ["--params", args.params, "--device", args.device,
+            "--concurrent-seconds", str(args.concurrent_seconds), "--warmup", str(args.warmup)]
+    for flag, value in (("--experiment", args.experiment), ("--data", args.data),
+                        ("--image-size", args.image_size), ("--batch-size", args.batch_size)):
+        if value:
+            argv += [flag, str(value)]
+    for override in args.overrides:
+        argv += ["--set", override]
+    return argv
+
+
+def worker(args) -> int:
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = Runner(with_synthetic_data(bench_config(args), Path(tmp)), args.worker, device)
+        for _ in range(args.warmup):
+            runner.train_block(1)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        steps, began = 0, time.perf_counter()
+        while time.perf_counter() - began < args.concurrent_seconds:
+            chunk = block_steps(runner.step_seconds, 0.25)
+            runner.train_block(chunk)
+            steps += chunk
+        seconds = time.perf_counter() - began
+    print(json.dumps({"steps": steps, "seconds": seconds, "steps_per_second": steps / seconds}),
+          flush=True)
+    return 0
+
+
+def in_process(cfg, counts: list[int], mode: str, device: torch.device,
+               seconds: float) -> list[dict]:
+    """Aggregate steps/s of K runs of `mode` (seeds 0..K-1) in this process, in turn."""
+    rows = []
+    for k in counts:
+        progress(f"{k} {mode} run(s) in one process, {seconds:g} s")
+        runners = [Runner(cfg, mode, device, seed) for seed in range(k)]
+        loops = [_forever(runner) for runner in runners]
+        together = concurrent.Interleaved(loops)
+        synchronize(device)
+        began, steps = time.perf_counter(), 0
+        while time.perf_counter() - began < seconds:
+            together.step()
+            steps += k
+        synchronize(device)
+        rate = steps / (time.perf_counter() - began)
+        rows.append({"runs": k, "mode": mode, "in_one_process": True,
+                     "aggregate_steps_per_second": rate})
+        del runners, loops, together
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def _forever(runner: Runner):
+    while True:
+        runner.train_block(1)
+        yield

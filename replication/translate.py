@@ -1,0 +1,127 @@
+"""`replication translate`: run a generator on a folder of new single images.
+
+Each image (any size; RGBA, grayscale and palette images are converted to RGB, with one
+warning line) is resized (bicubic) to the model's image size, translated with the
+checkpoint's own test-time settings (paper: dropout on, test-batch BatchNorm), resized
+back to its own size and written as <name>.png. Accepts this code's generator.pt and the
+authors' released pytorch-CycleGAN-and-pix2pix U-Nets (latest_net_G.pth).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from replication.data.paired import IMAGE_SUFFIXES, to_uint8, to_unit_range, warn_if_converted
+from replication.devices import resolve_device
+from replication.errors import ConfigError, DataError
+from replication.fast import fp32_exact
+from replication.fileio import atomic_dir
+from replication.generate import open_generator
+from replication.monitor import ProgressLines
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The images directly in `folder` (hidden files skipped), their outputs' names unique."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: input folder not found")
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                   and p.is_file())
+    if not files:
+        raise DataError(f"{folder}: no .jpg/.png images in this folder")
+    stems = [p.stem for p in files]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise DataError(f"{folder}: two images share the base name {dup!r} (both would be "
+                        f"written as {dup}.png); rename one")
+    return files
+
+
+def read_image(path: Path) -> Image.Image:
+    """One input image, upright (EXIF orientation applied) and RGB."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return img if img.mode == "RGB" else img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        detail = (str(err).splitlines() or ["unreadable"])[0][:120]
+        raise DataError(f"{path}: cannot decode image ({detail}); the file is corrupt or "
+                        "not an image — replace or remove it") from None
+
+
+def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *,
+              mode: str | None = None, batch_size: int | None = None, device: str = "auto",
+              seed: int = 0) -> dict:
+    """G(x) for every image of `in_dir`: resized (bicubic) to the model's image size, run
+    with the checkpoint's test-time settings, resized back to the input's size (bicubic)
+    and written as <stem>.png into `out_dir` (replaced atomically)."""
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    files = list_images(in_dir)
+    if out_dir.resolve() == in_dir.resolve():
+        raise ConfigError(f"--out {out_dir} is the input folder; the output folder is "
+                          "replaced as a whole, so give another one")
+    dev = resolve_device(device)
+    G, cfg, _ = open_generator(checkpoint, dev)
+    mode = mode or cfg.generate.mode
+    batch_size = batch_size or cfg.generate.batch_size
+    if mode not in ("train", "eval"):
+        raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
+    warn_if_converted(files, "images", refused=())
+    size = cfg.data.image_size
+    G.train(mode == "train")
+    torch.manual_seed(seed)
+    began = time.perf_counter()
+    progress = ProgressLines(f"translate {in_dir.name}", len(files), unit="images")
+    with atomic_dir(out_dir) as tmp, torch.no_grad(), fp32_exact():
+        for start in range(0, len(files), batch_size):
+            batch = files[start:start + batch_size]
+            images = [read_image(path) for path in batch]
+            pixels = np.stack([np.asarray(im.resize((size, size), Image.BICUBIC))
+                               for im in images])
+            x = to_unit_range(torch.from_numpy(pixels).permute(0, 3, 1, 2)).to(dev)
+            outputs = to_uint8(G(x)).permute(0, 2, 3, 1).cpu().numpy()
+            for path, image, output in zip(batch, images, outputs):
+                result = Image.fromarray(output)
+                if result.size != image.size:
+                    result = result.resize(image.size, Image.BICUBIC)
+                result.save(tmp / f"{path.stem}.png", format="PNG")
+            progress.update(start + len(batch))
+    seconds = time.perf_counter() - began
+    return {"checkpoint": str(checkpoint), "input": str(in_dir), "images": len(files),
+            "image_size": size, "mode": mode, "batch_size": batch_size, "seed": seed,
+            "device": str(dev), "seconds": round(seconds, 2),
+            "images_per_second": round(len(files) / max(seconds, 1e-9), 2)}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--checkpoint", metavar="FILE", required=True,
+                        help="a generator.pt or a released latest_net_G.pth; its settings "
+                             "(image size, test-time mode) are the defaults")
+    parser.add_argument("--in", dest="in_dir", metavar="DIR", required=True,
+                        help="folder of single input images (.jpg/.png, any size; not A|B "
+                             "pairs: each image IS the input x)")
+    parser.add_argument("--out", metavar="DIR", required=True,
+                        help="output folder: one <name>.png per input, at the input's size "
+                             "(replaced as a whole)")
+    parser.add_argument("--mode", choices=("train", "eval"),
+                        help="train = paper: dropout on and BatchNorm with test-batch statistics; "
+                             "eval = dropout off, running statistics (default: checkpoint's)")
+    parser.add_argument("--batch-size", type=int, help="test batch size (default: the "
+                                                       "checkpoint's, paper: 1)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--sample-seed", type=int, default=0,
+                        help="seed of the dropout draws (default 0; another seed = another sample)")
+
+
+def run(args) -> int:
+    summary = translate(args.checkpoint, args.in_dir, args.out, mode=args.mode,
+                        batch_size=args.batch_size, device=args.device, seed=args.sample_seed)
+    print(f"{summary['images']} images ({summary['images_per_second']}/s) -> {args.out}")
+    return 0
