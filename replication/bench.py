@@ -147,16 +147,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the generation timing")
     parser.add_argument("--gen-batch", type=int, default=1,
                         help="generation batch size (default 1, as the paper tests)")
-    parser.add_argument("--concurrent", default="",
-                        help="also measure N runs sharing the device, e.g. 1,2,4 (separate "
-                             "processes; aggregate steps/s)")
+    for flag, what in (("--concurrent", "N runs sharing the device as separate processes"),
+                       ("--in-process", "K runs in ONE process stepped in turn, each on its "
+                                        "own CUDA stream (train.seeds_per_process)")):
+        parser.add_argument(flag, default="", help=f"also measure {what}: their aggregate "
+                                                   "steps/s for each count, e.g. 1,2,4,8")
     parser.add_argument("--concurrent-mode", default="fast", choices=list(MODES),
                         help="the mode the concurrent runs use (default fast)")
     parser.add_argument("--concurrent-seconds", type=float, default=10.0,
                         help="how long the concurrent runs are timed (default 10)")
-    parser.add_argument("--in-process", default="",
-                        help="also measure K runs in ONE process stepped in turn, each on its "
-                             "own CUDA stream (train.seeds_per_process), e.g. 1,2,4,8")
     parser.add_argument("--curves", type=int, default=0, metavar="STEPS",
                         help="also train faithful and fast STEPS steps from one seed and "
                              "record their loss curves (e.g. 200)")

@@ -13,6 +13,7 @@ from replication.errors import ConfigError
 from replication.fetch import source_url
 
 BASE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what counts as an image file in a dataset folder
 
 
 @dataclass(frozen=True)

@@ -186,10 +186,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder for --checkpoint")
     parser.add_argument("--split", help="split to translate (default: the dataset's test split, "
                                         "all images)")
+    add_test_time_arguments(parser)
+
+
+def add_test_time_arguments(parser) -> None:
+    """How G runs at test time (generate and translate): the checkpoint's settings unless
+    changed here."""
     parser.add_argument("--mode", choices=("train", "eval"),
                         help="train = paper: dropout on and BatchNorm with test-batch statistics; "
-                             "eval = dropout off, running statistics (default: config value)")
-    parser.add_argument("--batch-size", type=int, help="test batch size (paper: 1; BatchNorm in "
+                             "eval = dropout off, running statistics (default: the checkpoint's)")
+    parser.add_argument("--batch-size", type=int, help="test batch size (default: the "
+                                                       "checkpoint's, paper: 1; BatchNorm in "
                                                        "train mode sees the test batch)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--sample-seed", type=int, default=0,

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from replication.config import DataConfig, ExperimentConfig, deep_merge, dump_yaml, from_dict
-from replication.datasets import DATASETS
+from replication.datasets import DATASETS, IMAGE_SUFFIXES
 from replication.errors import ConfigError
 
 PAPER = "paper"  # the scale of the full reproduction, the default
@@ -210,7 +210,6 @@ FLAT = "."  # the split name of a flat folder: the folder itself (split_folder j
 
 def is_flat_folder(folder: Path) -> bool:
     """A|B images directly in `folder` and no train/ subfolder: one flat set of pairs."""
-    from replication.data.paired import IMAGE_SUFFIXES  # lazily: `download` needs no torch
     folder = Path(folder)
     if not folder.is_dir() or (folder / "train").is_dir():
         return False

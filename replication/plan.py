@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from replication.config import ExperimentConfig, from_dict
-from replication.datasets import DATASETS
+from replication.datasets import DATASETS, IMAGE_SUFFIXES
 from replication.errors import ConfigError
 from replication.fileio import write_json
 from replication.params import active_scale, experiment_dict, load_experiment, load_params
@@ -62,7 +62,6 @@ def training_images(cfg: ExperimentConfig) -> tuple[int | None, str]:
         return info.splits[data.train_split], "registry"
     folder = Path(data.root) / data.dataset / data.train_split
     if folder.is_dir():
-        from replication.data.paired import IMAGE_SUFFIXES  # imports torch: only when needed
         count = sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return count, str(folder)
     return None, f"{folder} not found"
@@ -324,15 +323,15 @@ def build_plan(args) -> dict:
 def add_arguments(parser) -> None:
     parser.add_argument("--params", default="params.yaml",
                         help="params file holding the experiment grid (default: params.yaml)")
+    parser.add_argument("--mode", choices=MODES,
+                        help="training mode to plan for (faithful | fast); default: each "
+                             "experiment's own train.mode")
     parser.add_argument("--scale", metavar="NAME",
                         help="plan this scale's profile (paper, rehearsal, smoke, ...) instead "
                              "of params `scale`")
     parser.add_argument("--bench", metavar="FILE",
                         help="a `replication bench --json` report: its steps/s for the mode "
                              "planned gives the hours")
-    parser.add_argument("--mode", choices=MODES,
-                        help="training mode to plan for (faithful | fast); default: each "
-                             "experiment's own train.mode")
     parser.add_argument("--steps-per-second", metavar="X",
                         help="instead of --bench: a measured training rate, steps per second")
     parser.add_argument("--steps-per-second-at-batch", action="append", default=[],

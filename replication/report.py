@@ -21,7 +21,8 @@ from replication.errors import ConfigError
 from replication.fileio import atomic_path, write_text
 from replication.params import experiment_dict, load_params
 from replication.records import NOT_COMPARABLE_WITH_PAPER
-from replication.tables import PAPER_NUMBERS, Results, TablesError, table_title, wide_table
+from replication.paper import PAPER_NUMBERS, TablesError
+from replication.tables import Results, table_title, wide_table
 
 # --- notebook helpers: highlighted tables, bar charts, loss curves, image grids ------------
 # matplotlib is imported inside the plotting helpers, papermill and nbconvert inside

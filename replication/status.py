@@ -16,7 +16,7 @@ from pathlib import Path
 
 from replication import layout
 from replication.params import load_experiment, load_params
-from replication.data.paired import IMAGE_SUFFIXES
+from replication.datasets import IMAGE_SUFFIXES
 from replication.metrics.registry import metrics_for
 from replication.metrics.settings import load_scoring
 

@@ -27,9 +27,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from replication import layout
 from replication.errors import ConfigError
@@ -39,88 +37,13 @@ from replication.params import experiment_dict, load_params, read_yaml, scale_da
 from replication.records import (BESIDE, METRIC_NAMES, NOT_COMPARABLE_WITH_PAPER, RECORD_COLUMNS,
                                  Workspace, row_records)
 from replication.tables_readme import README_TEMPLATE
-
-PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.yaml")
+from replication.ablations import (add_your_rows, baselines, check_compare_to, paper_experiments,
+                                   with_comparison)
+from replication.claims import (COMPARISON_RULE, INCONCLUSIVE, VERDICT_RULE, claims_frame,
+                                comparisons_frame, spearman_frame)
+from replication.paper import PAPER_NUMBERS, TablesError, load_paper_numbers, table_rows
 
 NUMBER_FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}"}  # others: 3 decimals
-
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-HIGHER, LOWER, WITHIN = "higher", "lower", "within spread"  # your experiment vs its baseline
-VERDICT_RULE = (
-    "A claim 'A beats B' on one column is judged on our mean ± sample std over seeds: "
-    "**inconclusive** when either side has fewer than 2 seeds, when the two sides were "
-    "not all scored with one protocol, or when the intervals [mean − std, mean + std] "
-    "overlap; otherwise **reproduced** if A's mean is higher, **not reproduced** if "
-    "lower. A side with no numbers at all is a gap (—), not a verdict.")
-COMPARISON_RULE = (
-    "Your experiment against its baseline, per column, by the same rule: **higher** / "
-    "**lower** when the intervals [mean − std, mean + std] separate (outside the seed "
-    "spread), **within spread** when they overlap, **inconclusive** when either side has "
-    "fewer than 2 seeds or the two were not scored with one protocol.")
-
-
-class TablesError(ConfigError):
-    """A bad paper-numbers file or argument; the message names it and the fix."""
-
-
-# --- the paper's numbers ----------------------------------------------------------------
-
-def load_paper_numbers(path: str | Path = PAPER_NUMBERS) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise TablesError(f"{path}: paper numbers file not found (the default is {PAPER_NUMBERS})")
-    paper = read_yaml(path) or {}
-    if not isinstance(paper.get("tables"), dict):
-        raise TablesError(f"{path}: needs a `tables` mapping (see {PAPER_NUMBERS})")
-    for table_id, spec in paper["tables"].items():
-        _check_table(f"{path}: tables.{table_id}", spec)
-    for claim in paper.get("claims") or []:
-        _check_claim(f"{path}: claim {claim.get('id')!r}", paper["tables"], claim)
-    return paper
-
-
-def table_rows(spec: dict) -> list[dict]:
-    """The table's rows, then its reference row (Table 1's ground truth) if it has one."""
-    return list(spec["rows"]) + ([spec["reference"]] if spec.get("reference") else [])
-
-
-def _check_table(where: str, spec: dict) -> None:
-    missing = sorted({"title", "metric", "columns", "rows"} - set(spec))
-    if missing:
-        raise TablesError(f"{where} lacks {missing}")
-    if spec["metric"] not in METRIC_NAMES:
-        raise TablesError(f"{where}: metric {spec['metric']!r} is not one of {list(METRIC_NAMES)}")
-    task = spec.get("task")
-    if task is not None and not (isinstance(task, dict) and task.get("dataset")
-                                 and set(task) <= {"dataset", "direction"}):
-        raise TablesError(f"{where}: task must be {{dataset: ..., direction: AtoB | BtoA}} "
-                          f"(direction optional), got {task!r}")
-    for row in table_rows(spec):
-        if not {"label", "experiment"} <= set(row):
-            raise TablesError(f"{where}: row {row} needs a label and an experiment")
-        paper = row.get("paper")
-        if paper is not None and len(paper) != len(spec["columns"]):
-            raise TablesError(f"{where} row {row['label']!r}: {len(paper)} paper values for "
-                              f"the {len(spec['columns'])} columns {spec['columns']}")
-
-
-def _check_claim(where: str, tables: dict, claim: dict) -> None:
-    spec = tables.get(claim.get("table"))
-    if spec is None:
-        raise TablesError(f"{where} names table {claim.get('table')!r}; known: {sorted(tables)}")
-    rows = {row["label"]: row for row in spec["rows"]}
-    for side in ("better", "worse"):
-        if claim.get(side) not in rows or rows[claim[side]].get("paper") is None:
-            raise TablesError(f"{where}: {side}={claim.get(side)!r} is not a row with paper "
-                              f"values in {claim['table']}; rows: {sorted(rows)}")
-    for column in claim.get("columns") or []:
-        if column not in spec["columns"]:
-            raise TablesError(f"{where}: column {column!r} is not in {spec['columns']}")
-        i = spec["columns"].index(column)
-        if not rows[claim["better"]]["paper"][i] > rows[claim["worse"]]["paper"][i]:
-            raise TablesError(f"{where}: the paper's own {column} values do not show "
-                              f"{claim['better']} > {claim['worse']}; fix the claim or the numbers")
-
 
 def fid_kid_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[str, dict]:
     """One FID/KID table per dataset over every experiment on it (not in the paper);
@@ -134,113 +57,6 @@ def fid_kid_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[st
             "task": {"dataset": dataset}, "all_experiments": True})
         if name not in yours:
             spec["rows"].append({"label": name, "experiment": name})
-    return tables
-
-
-# --- your experiments: a row beside the paper row each derives from -----------------------
-
-def check_compare_to(params: dict, where: str | Path) -> None:
-    """Every `compare_to` names another experiment of params.yaml (one-line error)."""
-    experiments = params.get("experiments") or {}
-    for name, entry in experiments.items():
-        target = (entry or {}).get("compare_to")
-        if target is not None and (target not in experiments or target == name):
-            raise ConfigError(f"{where}: experiments.{name}.compare_to={target!r} names no other "
-                              f"experiment of params.yaml; known: {sorted(set(experiments) - {name})}")
-
-
-def paper_experiments(tables: dict[str, dict]) -> list[str]:
-    """The experiments of the paper's rows (reference rows left out), in table order."""
-    return list(dict.fromkeys(r["experiment"] for spec in tables.values() for r in spec["rows"]))
-
-
-def experiment_task(params: dict, name: str) -> tuple[str, str] | None:
-    """(dataset, direction) of an experiment of params.yaml; None if it does not resolve."""
-    try:
-        data = experiment_dict(params, name)["data"]
-    except (ConfigError, KeyError):
-        return None
-    return data.get("dataset"), data.get("direction")
-
-
-def _settings(params: dict, name: str) -> dict:
-    """An experiment's resolved settings as {"train.lr": ..., ...}, but its name, seeds
-    and compare_to (what makes it another run, not other settings)."""
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-        return out
-    settings = flat(experiment_dict(params, name))
-    return {k: v for k, v in settings.items() if k not in ("name", "seeds", "compare_to")}
-
-
-def baselines(params: dict, paper: list[str]) -> dict[str, tuple[str | None, str]]:
-    """Your experiment -> (baseline experiment or None, how it was chosen).
-
-    params.yaml `compare_to` when given; else the paper experiment (a row of the paper's
-    tables, in params.yaml) of the same dataset and direction whose resolved settings
-    differ in the fewest keys (the first in params.yaml order on a tie)."""
-    experiments = params.get("experiments") or {}
-    out = {}
-    for name, entry in experiments.items():
-        if name in paper:
-            continue
-        if (entry or {}).get("compare_to"):
-            out[name] = (entry["compare_to"], "compare_to")
-            continue
-        task = experiment_task(params, name)
-        candidates = [e for e in experiments if e in paper and task is not None
-                      and experiment_task(params, e) == task]
-        if not candidates:
-            out[name] = (None, "no paper experiment of this dataset and direction; "
-                               "name one with compare_to")
-            continue
-        mine = _settings(params, name)
-        differ = {}
-        for e in candidates:
-            theirs = _settings(params, e)
-            differ[e] = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        best = min(candidates, key=lambda e: len(differ[e]))  # stable: params order on ties
-        keys = differ[best]
-        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-        out[name] = (best, f"closest paper experiment (differs in {shown or 'nothing'})")
-    return out
-
-
-def _task_matches(spec: dict, task: tuple[str, str] | None) -> bool:
-    want = spec.get("task")
-    if not want or task is None:
-        return False
-    return want["dataset"] == task[0] and want.get("direction", task[1]) == task[1]
-
-
-def add_your_rows(tables: dict[str, dict], params: dict,
-                  chosen: dict[str, tuple[str | None, str]]) -> dict[str, dict]:
-    """Copies of the tables with a row for each of your experiments (see the module
-    docstring): after the row of its baseline in every table of its task that has that
-    row; where no table of its task and metric has it, at the end of the first one. A
-    dataset's FID/KID table lists every experiment of the dataset."""
-    tables = {t: {**spec, "rows": list(spec["rows"])} for t, spec in tables.items()}
-    for name, (baseline, how) in chosen.items():
-        task = experiment_task(params, name)
-        matching = [(t, spec) for t, spec in tables.items() if _task_matches(spec, task)]
-        placed = set()  # metrics with a table holding the baseline's row
-        for table_id, spec in matching:
-            if any(r["experiment"] == baseline for r in spec["rows"]):
-                placed.add(spec["metric"])
-        for table_id, spec in matching:
-            rows = spec["rows"]
-            at = [i for i, r in enumerate(rows) if baseline and (
-                r["experiment"] == baseline or r.get("baseline") == baseline)]
-            first = next(t for t, other in matching if other["metric"] == spec["metric"])
-            if not (at or spec.get("all_experiments")
-                    or (spec["metric"] not in placed and first == table_id)):
-                continue  # shown in the task's table that holds its baseline's row
-            label = next((r["label"] for r in rows if r["experiment"] == baseline), baseline)
-            rows.insert(at[-1] + 1 if at else len(rows), {
-                "label": name, "experiment": name, "yours": True, "baseline": baseline,
-                "baseline_label": label, "baseline_how": how})
     return tables
 
 
@@ -295,25 +111,6 @@ def load_results(params_path: str | Path = "params.yaml",
                    spearman_frame(records, tables), comparisons_frame(records, tables))
 
 
-def with_comparison(ours: dict, base: dict) -> dict:
-    """Your experiment's record with its baseline's number beside it and the verdict."""
-    cell = {"base_mean": base["mean"], "base_std": base["std"], "base_n": base["n"]}
-    if ours["gap"] or base["gap"]:
-        return {**ours, **cell, "base_verdict": "—",
-                "base_reason": f"baseline {base['experiment']}: {base['gap']}" if base["gap"]
-                else "no number of ours"}
-    order, reason = compare(ours, base)
-    verdict = WITHIN if order == INCONCLUSIVE and "overlap" in reason else order
-    return {**ours, **cell, "base_diff": ours["mean"] - base["mean"], "base_verdict": verdict,
-            "base_reason": reason}
-
-
-def cell(records: pd.DataFrame, table_id: str, label: str, column: str) -> pd.Series:
-    match = records[(records.table == table_id) & (records.label == label)
-                    & (records.column == column)]
-    return match.iloc[0]
-
-
 def scale_marker(results: Results, table_id: str | None = None) -> str:
     """'paper scale', or a marker no reader can take for a paper result (all tables: None)."""
     records = results.records
@@ -330,94 +127,6 @@ def scale_marker(results: Results, table_id: str | None = None) -> str:
 
 def table_title(results: Results, table_id: str) -> str:
     return f"{results.tables[table_id]['title']} ({scale_marker(results, table_id)})"
-
-
-# --- claims and rank correlations ----------------------------------------------------------
-
-def compare(a, b) -> tuple[str, str]:
-    """(HIGHER | LOWER | INCONCLUSIVE, reason): a against b under VERDICT_RULE (mean ±
-    sample std over seeds); a and b are records (dicts or Series) that have numbers."""
-    if min(a["n"], b["n"]) < 2:
-        return INCONCLUSIVE, f"fewer than 2 seeds (n = {a['n']} vs {b['n']})"
-    if a["protocol"] != b["protocol"] or a["protocol"].startswith("MIXED"):
-        return INCONCLUSIVE, f"not one protocol ({a['protocol']} vs {b['protocol']})"
-    if (a["mean"] - a["std"] <= b["mean"] + b["std"]
-            and b["mean"] - b["std"] <= a["mean"] + a["std"]):
-        return INCONCLUSIVE, "mean ± std intervals overlap"
-    return (HIGHER, "intervals separate") if a["mean"] > b["mean"] \
-        else (LOWER, "intervals separate")
-
-
-def judge(better: pd.Series, worse: pd.Series) -> tuple[str, str]:
-    """(verdict, reason) for 'better beats worse' under VERDICT_RULE."""
-    for side in (better, worse):
-        if side.gap:
-            return f"— ({side.experiment}: {side.gap})", "missing input"
-    order, reason = compare(better, worse)
-    if order == HIGHER:
-        return REPRODUCED, "intervals separate, in the paper's order"
-    if order == LOWER:
-        return NOT_REPRODUCED, "intervals separate, in the opposite order"
-    return INCONCLUSIVE, reason
-
-
-def claims_frame(records: pd.DataFrame, claims: list[dict]) -> pd.DataFrame:
-    rows = []
-    for claim in claims:
-        for column in claim["columns"]:
-            better = cell(records, claim["table"], claim["better"], column)
-            worse = cell(records, claim["table"], claim["worse"], column)
-            verdict, reason = judge(better, worse)
-            rows.append({"claim": claim["id"], "statement": claim["statement"],
-                         "table": claim["table"], "column": column,
-                         "better": claim["better"], "worse": claim["worse"],
-                         **{f"better_{k}": better[k] for k in ("mean", "std", "n", "paper")},
-                         **{f"worse_{k}": worse[k] for k in ("mean", "std", "n", "paper")},
-                         "verdict": verdict, "reason": reason})
-    return pd.DataFrame(rows)
-
-
-def comparisons_frame(records: pd.DataFrame, tables: dict) -> pd.DataFrame:
-    """Your experiments against their baselines, once per (experiment, metric, column)."""
-    part = records[records.yours & records.baseline.notna() & records["mean"].notna()]
-    rows = []
-    for r in part.itertuples(index=False):
-        rows.append({"experiment": r.experiment, "baseline": r.baseline, "how": r.baseline_how,
-                     "metric": tables[r.table]["metric"], "table": r.table, "column": r.column,
-                     "mean": r.mean, "std": r.std, "n": r.n, "base_mean": r.base_mean,
-                     "base_std": r.base_std, "base_n": r.base_n, "diff": r.base_diff,
-                     "protocol": r.protocol, "verdict": r.base_verdict, "reason": r.base_reason})
-    columns = ["experiment", "baseline", "how", "metric", "table", "column", "mean", "std", "n",
-               "base_mean", "base_std", "base_n", "diff", "protocol", "verdict", "reason"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.drop_duplicates(["experiment", "metric", "column"]).reset_index(drop=True)
-
-
-def spearman(ours: list[float], paper: list[float]) -> tuple[float | None, str]:
-    """Spearman's rho of our row means against the paper's; 'n/a' below 3 rows."""
-    n = len(ours)
-    if n < 3:
-        return None, f"n/a (n = {n}; needs 3 rows with our numbers)"
-    rho = float(spearmanr(ours, paper).statistic)
-    if np.isnan(rho):
-        return None, f"n/a (n = {n}; a constant column has no ranks)"
-    return rho, f"{rho:+.2f} (n = {n})"
-
-
-def spearman_frame(records: pd.DataFrame, tables: dict) -> pd.DataFrame:
-    rows = []
-    for table_id, spec in tables.items():
-        for column in spec["columns"]:
-            part = records[(records.table == table_id) & (records.column == column)
-                           & ~records.reference & records.paper.notna()]
-            if part.empty:
-                continue  # no paper values (FID/KID, AMT): nothing to correlate with
-            have = part[part["mean"].notna()]
-            rho, text = spearman(have["mean"].tolist(), have.paper.tolist())
-            rows.append({"table": table_id, "column": column, "n": len(have),
-                         "rows_in_paper": len(part), "spearman_rho": rho, "spearman": text})
-    return pd.DataFrame(rows, columns=["table", "column", "n", "rows_in_paper",
-                                       "spearman_rho", "spearman"])
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -16,31 +16,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from replication.data.paired import IMAGE_SUFFIXES, to_uint8, to_unit_range, warn_if_converted
+from replication.data.paired import list_images, to_uint8, to_unit_range, warn_if_converted
 from replication.devices import resolve_device
 from replication.errors import ConfigError, DataError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir
-from replication.generate import open_generator
+from replication.generate import add_test_time_arguments, open_generator
 from replication.monitor import ProgressLines
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """The images directly in `folder` (hidden files skipped), their outputs' names unique."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: input folder not found")
-    files = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                   and p.is_file())
-    if not files:
-        raise DataError(f"{folder}: no .jpg/.png images in this folder")
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise DataError(f"{folder}: two images share the base name {dup!r} (both would be "
-                        f"written as {dup}.png); rename one")
-    return files
 
 
 def read_image(path: Path) -> Image.Image:
@@ -63,7 +45,7 @@ def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *
     with the checkpoint's test-time settings, resized back to the input's size (bicubic)
     and written as <stem>.png into `out_dir` (replaced atomically)."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    files = list_images(in_dir)
+    files = list_images(in_dir, "input folder not found")
     if out_dir.resolve() == in_dir.resolve():
         raise ConfigError(f"--out {out_dir} is the input folder; the output folder is "
                           "replaced as a whole, so give another one")
@@ -110,14 +92,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", required=True,
                         help="output folder: one <name>.png per input, at the input's size "
                              "(replaced as a whole)")
-    parser.add_argument("--mode", choices=("train", "eval"),
-                        help="train = paper: dropout on and BatchNorm with test-batch statistics; "
-                             "eval = dropout off, running statistics (default: checkpoint's)")
-    parser.add_argument("--batch-size", type=int, help="test batch size (default: the "
-                                                       "checkpoint's, paper: 1)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--sample-seed", type=int, default=0,
-                        help="seed of the dropout draws (default 0; another seed = another sample)")
+    add_test_time_arguments(parser)
 
 
 def run(args) -> int:

@@ -67,7 +67,7 @@ def test_every_input_error_class_is_a_user_error():
     from replication.data.cityscapes_build import CityscapesBuildError
     from replication.metrics.fcn import CaffeModelError
     from replication.metrics.fid import WeightsUnavailable
-    from replication.tables import TablesError
+    from replication.paper import TablesError
     for cls in (errors.ConfigError, errors.DataError, errors.CheckpointError,
                 errors.DownloadError, errors.ScoringError, errors.TrainingDiverged,
                 CityscapesBuildError, CaffeModelError, WeightsUnavailable, TablesError):

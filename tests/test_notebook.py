@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from replication import report, tables
+from replication import paper, report, tables
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "results.ipynb"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
@@ -137,7 +137,7 @@ def test_notebook_has_a_papermill_parameters_cell():
 
 
 def test_missing_notebook_is_a_one_line_error(tmp_path):
-    with pytest.raises(tables.TablesError, match="nowhere.ipynb: notebook not found"):
+    with pytest.raises(paper.TablesError, match="nowhere.ipynb: notebook not found"):
         report.execute_notebook(tmp_path / "nowhere.ipynb", tmp_path / "x.ipynb",
                                 tmp_path / "x.html", {})
 

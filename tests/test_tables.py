@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from replication import tables
+from replication import paper as paper_numbers, tables
 from replication.errors import ConfigError
 
 EXACT = "exact: gtFine labelIds, photos upsampled to 1024x2048"
@@ -254,8 +254,8 @@ def test_output_folder_is_replaced_whole(tmp_path):
 
 
 def test_paper_numbers_match_the_paper():
-    paper = tables.load_paper_numbers()["tables"]
-    rows = {(t, r["label"]): r for t, s in paper.items() for r in tables.table_rows(s)}
+    paper = paper_numbers.load_paper_numbers()["tables"]
+    rows = {(t, r["label"]): r for t, s in paper.items() for r in paper_numbers.table_rows(s)}
     # spot checks against docs/protocols.md, docs/results.md
     assert rows["table1", "Ground truth"]["paper"] == [0.80, 0.26, 0.21]
     assert rows["table2", "Encoder-decoder (L1+cGAN)"]["paper"] == [0.29, 0.09, 0.05]
@@ -269,13 +269,13 @@ def test_paper_numbers_match_the_paper():
 
 
 def test_a_claim_the_paper_numbers_contradict_is_rejected(tmp_path):
-    paper = yaml.safe_load(tables.PAPER_NUMBERS.read_text())
+    paper = yaml.safe_load(paper_numbers.PAPER_NUMBERS.read_text())
     paper["claims"] = [{"id": "bad", "statement": "s", "table": "table3", "better": "1×1",
                         "worse": "70×70", "columns": ["class_iou"]}]
     path = tmp_path / "paper.yaml"
     path.write_text(yaml.safe_dump(paper, allow_unicode=True))
-    with pytest.raises(tables.TablesError, match="do not show 1×1 > 70×70") as info:
-        tables.load_paper_numbers(path)
+    with pytest.raises(paper_numbers.TablesError, match="do not show 1×1 > 70×70") as info:
+        paper_numbers.load_paper_numbers(path)
     assert "\n" not in str(info.value)
 
 

@@ -25,26 +25,34 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from replication.config import DataConfig
+from replication.datasets import IMAGE_SUFFIXES
 from replication.errors import DataError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def list_pairs(folder: Path) -> list[Path]:
+    """The A|B images of one split folder."""
+    return list_images(folder, f"split folder not found; run `replication download <name>` "
+                               "or point data.root/data.dataset (--data DIR) at your A|B images: "
+                               "a folder of <split>/ subfolders or of the images themselves")
+
+
+def list_images(folder: Path, missing: str = "folder not found") -> list[Path]:
+    """The .jpg/.png files directly in `folder` (hidden ones skipped), sorted; their base
+    names must be unique, as outputs are named after them."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: split folder not found; run `replication download "
-                        f"<name>` or point data.root/data.dataset (--data DIR) at your A|B "
-                        "images: a folder of <split>/ subfolders or of the images themselves")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise DataError(f"{folder}: {missing}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith(".") and p.is_file())
     if not files:
-        raise DataError(f"{folder}: no .jpg/.png images in this split folder")
+        raise DataError(f"{folder}: no .jpg/.png images in this folder")
     stems = [p.stem for p in files]
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
-        raise DataError(f"{folder}: two images share the base name {dup!r} "
-                        "(outputs are named after inputs); rename one")
+        raise DataError(f"{folder}: two images share the base name {dup!r} (outputs are "
+                        f"named after inputs: both would be {dup}.png); rename one")
     return files
 
 

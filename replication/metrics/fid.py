@@ -20,7 +20,7 @@ from PIL import Image
 import pytorch_fid.inception
 from pytorch_fid.inception import InceptionV3
 
-from replication.data.paired import IMAGE_SUFFIXES
+from replication.datasets import IMAGE_SUFFIXES
 from replication.errors import ScoringError
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
