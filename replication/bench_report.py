@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import subprocess
 import sys
 
 import torch
 
 from replication.config import ExperimentConfig
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+from replication.devices import device_name
 
 
 def commit() -> str:

@@ -10,6 +10,7 @@ kernel drops the lock then, also after a crash). When every slot is taken, it wa
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -79,3 +80,28 @@ def release() -> None:
     for lock in _HELD.values():
         lock.release()
     _HELD.clear()
+
+
+def machine(device: torch.device) -> dict:
+    """What computed a result, recorded next to it: floats differ in their low digits
+    between CPU models (oneDNN picks other kernels) and GPUs, and a GAN amplifies that."""
+    return {"cpu": cpu_model(), "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """The card, or the CPU and its threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"

@@ -72,6 +72,7 @@ class Results:
     claims: pd.DataFrame  # one row per (claim, column)
     spearman: pd.DataFrame  # one row per (table, column) with paper values
     comparisons: pd.DataFrame  # one row per (your experiment, metric, column) with a baseline
+    machines: list[str]  # what computed the scores: CPU / GPU, torch (scores.json `machine`)
 
 
 def load_results(params_path: str | Path = "params.yaml",
@@ -108,7 +109,20 @@ def load_results(params_path: str | Path = "params.yaml",
     return Results(workspace.scale, scale_data(params).source,
                    list(params.get("experiments") or {}), tables, records,
                    claims_frame(records, paper.get("claims") or []),
-                   spearman_frame(records, tables), comparisons_frame(records, tables))
+                   spearman_frame(records, tables), comparisons_frame(records, tables),
+                   machines(workspace, [*(params.get("experiments") or {}), GROUND_TRUTH]))
+
+
+def machines(workspace: Workspace, experiments: list[str]) -> list[str]:
+    """Each distinct machine the experiments' scores were computed on, as one line."""
+    seen = {}
+    for name in experiments:
+        scores, _ = workspace.read_scores(name)
+        m = (scores or {}).get("machine")
+        if m:
+            where = m.get("gpu") or f"{m.get('cpu')} ({m.get('threads')} threads)"
+            seen.setdefault(f"{where}, torch {m.get('torch')}", []).append(name)
+    return [f"{line}: {len(names)} experiment(s)" for line, names in seen.items()]
 
 
 def scale_marker(results: Results, table_id: str | None = None) -> str:
@@ -263,7 +277,8 @@ def table_markdown(results: Results, table_id: str) -> str:
             f"Ours: mean ± sample std over seeds (n = seeds with a number). {diff}"
             "Produced from metrics/<experiment>/scores.json by `replication tables`; "
             "see README.md.\n\n"
-            f"Protocols in this table: {protocols}\n\n")
+            f"Protocols in this table: {protocols}\n\n"
+            f"Computed on: {'; '.join(results.machines) or 'not recorded'}\n\n")
     for metric in not_comparable(results, table_id):
         text += (f"Rows scored with {metric} are not comparable with the paper's values (our "
                  "segmenter and decoded labels, docs/protocols.md): read their Δ against the "
@@ -358,6 +373,7 @@ def readme(results: Results) -> str:
                       for t in results.tables)
     return README_TEMPLATE.format(
         scale=scale_marker(results), files=files,
+        machines="\n".join(f"- {m}" for m in results.machines) or "- not recorded",
         scored=len(scored), total=len(results.experiments),
         missing=", ".join(missing) or "none", calibration=_calibration(results),
         rule=VERDICT_RULE)

@@ -14,6 +14,14 @@ yet for: {missing}. Plots, loss curves and image grids:
 [notebooks/results.html](../notebooks/results.html) (source:
 [notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
 
+Computed at {scale}, on (scores.json `machine` of each experiment):
+
+{machines}
+
+Floats differ in their low digits between CPU models (oneDNN picks other kernels) and
+GPUs, and GAN training amplifies that: at smoke scale a rerun on another CPU moves scores
+from the first or second decimal on; on the same machine a rerun repeats them.
+
 {files}
 - [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv),
   [comparisons.csv](comparisons.csv)): the paper's orderings judged on our runs, rank

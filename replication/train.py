@@ -31,7 +31,7 @@ from replication.concurrent import RunFolders
 from replication.config import ExperimentConfig, dump_yaml
 from replication.data.paired import TrainingPairs
 from replication.datasets import VERIFIED_MARKER
-from replication.devices import resolve_device
+from replication.devices import machine, resolve_device
 from replication.errors import CheckpointError, ConfigError
 from replication.fileio import exclusive, write_json, write_text
 from replication.models.losses import discriminator_loss, generator_loss
@@ -374,7 +374,8 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
                "total_steps": total, "finished": trainer.step >= total,
                "steps_this_run": trainer.step - start, "seconds_this_run": round(seconds, 2),
                "steps_per_second": round((trainer.step - start) / max(seconds, 1e-9), 3),
-               "device": str(trainer.device), "mode": cfg.mode,
+               "device": str(trainer.device), "machine": machine(trainer.device),
+               "mode": cfg.mode,
                "processes": 1 if trainer.shard is None else trainer.shard.world,
                "last_losses": last, "stopped_by_signal": by_signal}
     if main and summary["finished"]:

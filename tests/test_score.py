@@ -285,7 +285,8 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
 
     text = (tmp_path / "metrics/cs/scores.json").read_text()
     record = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
-    assert set(record) == {"experiment", "scale", "task", "seeds", "summary", "timing"}
+    assert set(record) == {"experiment", "scale", "task", "seeds", "summary", "machine", "timing"}
+    assert set(record["machine"]) == {"cpu", "threads", "gpu", "torch", "python"}
     assert record["task"] == {"dataset": "cityscapes", "direction": "BtoA", "split": "val",
                               "images": 1, "source": "upstream", "max_images": None}
     assert record["experiment"] == "cs" and record["scale"] == "paper"

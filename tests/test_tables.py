@@ -440,3 +440,15 @@ def test_compare_to_must_name_an_experiment_of_params(tmp_path):
                                           "experiment of params.yaml") as info:
         tables.load_results(root / "params.yaml", root / "metrics")
     assert "\n" not in str(info.value)
+
+
+def test_tables_say_what_machine_and_torch_computed_them(tmp_path):
+    root = write_workspace(tmp_path)
+    scores = scores_file("fcn_score_official", [segmentation_dict(0.4, 0.1, 0.1)])
+    scores["machine"] = {"cpu": "AMD EPYC", "threads": 2, "gpu": None, "torch": "2.14.1",
+                         "python": "3.11.7"}
+    write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
+    out = render(root)
+    line = "AMD EPYC (2 threads), torch 2.14.1: 1 experiment(s)"
+    assert f"- {line}" in (out / "README.md").read_text()
+    assert f"Computed on: {line}" in (out / "table1.md").read_text()

@@ -6,6 +6,7 @@ The file (read by the tables):
      "seeds": {"seed-<k>": {"<metric>": {flat record}, ...}, ...},
      "summary": {"<metric>/<key>": {"mean", "std", "n"}},  # numeric keys across seeds;
                                                           # std: sample (ddof 1), null if n < 2
+     "machine": {"cpu", "threads", "gpu", "torch", "python"},  # what computed it
      "timing": {"seconds", "images", "seconds_per_image"}}
 Undefined numbers (a class absent everywhere) are null: JSON has no NaN.
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from replication import layout
+from replication.devices import machine
 from replication.config import ExperimentConfig
 from replication.params import active_scale, load_experiment, load_params
 from replication.fast import fp32_exact
@@ -57,6 +59,7 @@ def score_folders(session: Session, scale: str, folders: dict[str, Path],
             "max_images": session.cfg.generate.max_images}
     return finite({"experiment": session.cfg.name, "scale": scale, "task": task,
                    "seeds": per_seed, "summary": summarize(per_seed),
+                   "machine": machine(session.device),
                    "timing": {"seconds": round(seconds, 3), "images": images,
                               "seconds_per_image": round(seconds / images, 5)}})
 
