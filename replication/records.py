@@ -24,6 +24,8 @@ METRIC_NAMES = {
     "labels_score": ("labels_score",),
     "color_hist": ("color_hist",),
     "fid_kid": ("fid_kid",),
+    "psnr_ssim": ("psnr_ssim",),
+    "pixel_accuracy": ("pixel_accuracy",),
 }
 # Shown beside a family's numbers, in one extra column: the same FCN predictions scored
 # with the official code's quirks removed (docs/protocols.md).

@@ -3,7 +3,8 @@
 `replication tables` reads params.yaml (the experiment grid and its scale), the paper's
 numbers (replication/paper_numbers.yaml) and metrics/<experiment>/scores.json, and writes
 into --out one Markdown and one CSV file per table (the paper's Tables 1, 2, 3, 4, 6 and
-the Fig. 7d colour statistics, FID/KID per dataset), claims.md/.csv (the paper's
+the Fig. 7d colour statistics; per dataset FID/KID, PSNR/SSIM and for maps pixel
+accuracy), claims.md/.csv (the paper's
 orderings judged over seeds, with Spearman rank correlations) and a README on how each
 number was produced. No number is typed here: the paper's come from paper_numbers.yaml,
 ours from the metrics files. A missing input is a gap (—) in the table with its reason
@@ -30,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from replication import layout
+from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 from replication.layout import GROUND_TRUTH
@@ -43,21 +45,47 @@ from replication.claims import (COMPARISON_RULE, INCONCLUSIVE, VERDICT_RULE, cla
                                 comparisons_frame, spearman_frame)
 from replication.paper import PAPER_NUMBERS, TablesError, load_paper_numbers, table_rows
 
-NUMBER_FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}"}  # others: 3 decimals
+NUMBER_FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}", "psnr": "{:.2f}"}  # others: 3 decimals
 
-def fid_kid_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[str, dict]:
-    """One FID/KID table per dataset over every experiment on it (not in the paper);
-    `yours` are left for add_your_rows to place (after their baseline)."""
+# Tables that are not in the paper, one per dataset, over every experiment on it whose task
+# the metric applies to (replication/metrics/registry.py metrics_for): id prefix -> spec.
+DATASET_TABLES = {
+    "fid_kid": {"title": "FID / KID", "metric": "fid_kid", "columns": ["fid", "kid_mean"],
+                "applies": lambda dataset, direction: (dataset, direction) != ("cityscapes", "AtoB")},
+    "psnr_ssim": {"title": "PSNR (dB) / SSIM against the targets", "metric": "psnr_ssim",
+                  "columns": ["psnr", "ssim"], "applies": lambda dataset, direction: True},
+    "pixel_accuracy": {"title": "map pixel accuracy (colour within a tolerance)",
+                       "metric": "pixel_accuracy", "columns": ["pixel_acc"],
+                       "applies": lambda dataset, direction: (dataset, direction) == ("maps", "AtoB")},
+}
+
+
+def dataset_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """DATASET_TABLES for every dataset with an experiment they apply to (not in the paper;
+    docs/protocols.md); `yours` are left for add_your_rows to place (after their baseline)."""
     tables: dict[str, dict] = {}
-    for name, entry in (params.get("experiments") or {}).items():
-        dataset = ((entry or {}).get("data") or {}).get("dataset", "?")
-        spec = tables.setdefault(f"fid_kid_{dataset}", {
-            "title": f"FID / KID — {dataset} test images (not in the paper; docs/protocols.md)",
-            "metric": "fid_kid", "columns": ["fid", "kid_mean"], "rows": [],
-            "task": {"dataset": dataset}, "all_experiments": True})
-        if name not in yours:
-            spec["rows"].append({"label": name, "experiment": name})
+    for name in params.get("experiments") or {}:
+        data = from_dict(ExperimentConfig, experiment_dict(params, name)).data
+        dataset, direction = data.dataset, data.direction
+        for prefix, kind in DATASET_TABLES.items():
+            if not kind["applies"](dataset, direction):
+                continue
+            spec = tables.setdefault(f"{prefix}_{dataset}", {
+                "title": f"{kind['title']} — {dataset} test images "
+                         "(not in the paper; docs/protocols.md)",
+                "metric": kind["metric"], "columns": kind["columns"], "rows": [],
+                "task": {"dataset": dataset}, "all_experiments": True})
+            if name not in yours:
+                spec["rows"].append({"label": name, "experiment": name})
     return tables
+
+
+def table_specs(params: dict, paper: dict) -> dict[str, dict]:
+    """Table id -> spec: the paper's tables, then DATASET_TABLES, with your experiments'
+    rows placed after their baselines."""
+    chosen = baselines(params, paper_experiments(paper["tables"]))
+    return add_your_rows({**paper["tables"], **dataset_tables(params, frozenset(chosen))},
+                         params, chosen)
 
 
 # --- all results ---------------------------------------------------------------------------
@@ -81,9 +109,7 @@ def load_results(params_path: str | Path = "params.yaml",
     params, paper = load_params(params_path), load_paper_numbers(paper_path)
     check_compare_to(params, params_path)
     workspace = Workspace(params, Path(metrics_dir))
-    chosen = baselines(params, paper_experiments(paper["tables"]))
-    tables = add_your_rows({**paper["tables"], **fid_kid_tables(params, frozenset(chosen))},
-                           params, chosen)
+    tables = table_specs(params, paper)
     records = []
     for table_id, spec in tables.items():
         for row in spec["rows"]:

@@ -56,6 +56,12 @@ from the first or second decimal on; on the same machine a rerun repeats them.
 - **FID/KID** (not in the paper): pytorch-fid InceptionV3 pool3 features. With fewer than
   2048 images FID is biased, so every row states the image counts; KID (unbiased) is
   shown as the mean over seeds of each run's subset-mean KID.
+- **PSNR / SSIM** (not in the paper): against the target image, RGB, data range 255,
+  per image then averaged (scikit-image); they need no downloaded weights, so every task
+  has a number on any machine. Per-pixel measures favour blurry averages (the reason the
+  paper scores with an FCN and human studies instead): a sanity check, not a verdict.
+- **Map pixel accuracy** (maps photo → map, not in the paper): the share of pixels whose
+  colour is within a tolerance of the target's in every channel (replication/metrics/pixel.py).
 - **Colour statistics (Fig. 7d)**: histogram intersection of generated vs real Lab
   colour distributions per channel, 1 Lab unit per bin.
 - A gap "—" marks an experiment that was not run, a missing metrics file, or a metric

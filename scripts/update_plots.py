@@ -3,7 +3,7 @@
 `dvc plots show` then draws one chart per loss and table, overlaying the table's
 experiments (each experiment's first seed: logs/<experiment>/seed-<k>/plots/metrics/
 train/<loss>.tsv, columns step and <loss>). A table whose experiments all have charts
-already (Fig. 7d, the FID/KID tables of Cityscapes and maps) gets none; the lr (constant
+already (Fig. 7d, the per-dataset FID/KID, PSNR/SSIM tables) gets none; the lr (constant
 under the paper's policy) and the GAN loss of L1-only runs (logged as 0) are left out.
 DVC's templating cannot loop over the experiment grid in top-level plots, hence a script.
 
@@ -45,10 +45,7 @@ def plot_definitions(params_path: str | Path = ROOT / "params.yaml",
     """dvc.yaml top-level `plots`: [{"<table>/<loss>": {title, x, y: {file: loss}}}]."""
     params, paper = load_params(params_path), tables.load_paper_numbers(paper_path)
     tables.check_compare_to(params, params_path)
-    chosen = tables.baselines(params, tables.paper_experiments(paper["tables"]))
-    specs = tables.add_your_rows({**paper["tables"],
-                                  **tables.fid_kid_tables(params, frozenset(chosen))},
-                                 params, chosen)
+    specs = tables.table_specs(params, paper)
     experiments = params.get("experiments") or {}
     charted: set[str] = set()
     out = []

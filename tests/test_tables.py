@@ -248,9 +248,24 @@ def test_output_folder_is_replaced_whole(tmp_path):
     out = render(root)
     assert not (out / "stale.md").exists()
     expected = {"table1", "table2", "table3", "table4", "table6", "color", "fid_kid_cityscapes",
-                "fid_kid_maps"}
+                "fid_kid_maps", "psnr_ssim_cityscapes", "psnr_ssim_maps", "pixel_accuracy_maps"}
     assert {p.stem for p in out.glob("*.csv")} == expected | {"claims", "spearman", "comparisons"}
     assert "../notebooks/results.html" in (out / "README.md").read_text()
+
+
+def test_dataset_tables_list_the_tasks_their_metric_applies_to(tmp_path):
+    root = write_workspace(tmp_path)
+    per_seed = [{"psnr": 20.0, "ssim": 0.5, "frames": 30}, {"psnr": 22.0, "ssim": 0.7, "frames": 30}]
+    write(root / "metrics" / "maps-photo2map-l1" / "scores.json",
+          scores_file("psnr_ssim", per_seed))
+    out = render(root)
+    psnr = csv_row(out, "psnr_ssim_maps", "maps-photo2map-l1")
+    assert psnr["psnr_mean"] == pytest.approx(21.0) and psnr["ssim_mean"] == pytest.approx(0.6)
+    labels = lambda table: set(pd.read_csv(out / f"{table}.csv").Row)
+    assert labels("pixel_accuracy_maps") == {"maps-photo2map-l1"}
+    # photo -> labels is scored by labels_score, not FID; PSNR/SSIM applies to every task
+    assert "cityscapes-photo2labels-l1" not in labels("fid_kid_cityscapes")
+    assert "cityscapes-photo2labels-l1" in labels("psnr_ssim_cityscapes")
 
 
 def test_paper_numbers_match_the_paper():

@@ -96,7 +96,7 @@ def finite(obj):
 
 def _headline(name: str, record: dict) -> str:
     shown = [k for k in ("per_pixel_acc", "per_class_acc", "class_iou", "fid", "kid_mean",
-                         "L", "a", "b") if k in record]
+                         "psnr", "ssim", "pixel_acc", "L", "a", "b") if k in record]
     if not shown:
         return f"{name}: {record.get('reason', 'done')}"
     return f"{name} " + " ".join(f"{k}={_fmt(record[k])}" for k in shown)
