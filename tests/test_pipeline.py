@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -175,7 +176,10 @@ def dvc_in(project: Path):
                                         capture_output=True, text=True).stdout
 
 
-def make_project(tmp_path: Path, experiments: dict) -> Path:
+TRAIN_STAGES = ("inputs", "download", "train", "generate")
+
+
+def make_project(tmp_path: Path, experiments: dict, stages: tuple[str, ...] = TRAIN_STAGES) -> Path:
     """A git + DVC copy of the project with a tiny smoke profile (32 px, 3 steps)."""
     project = tmp_path / "project"
     project.mkdir()
@@ -189,8 +193,7 @@ def make_project(tmp_path: Path, experiments: dict) -> Path:
         "train": {"iterations": 3, "checkpoint_every": 3}}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = dvc_yaml()
-    pipeline["stages"] = {k: v for k, v in pipeline["stages"].items()
-                          if k in ("inputs", "download", "train", "generate")}
+    pipeline["stages"] = {k: v for k, v in pipeline["stages"].items() if k in stages}
     pipeline["plots"] = load_script("update_plots").plot_definitions(project / "params.yaml")
     (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
@@ -228,6 +231,34 @@ def test_changing_one_experiment_reruns_only_its_stages(tmp_path):
                if line and not line[0].isspace()}
     # `inputs` is always_changed by design (it re-hashes datasets/)
     assert changed == {"train@facades-b", "generate@facades-b", "inputs"}, changed
+
+
+@pytest.mark.slow
+def test_an_ablation_added_to_a_finished_run_gets_its_row_beside_its_baseline(tmp_path):
+    # The researcher's loop (README "Your own experiments") on facades, scored by PSNR/SSIM
+    # (no weights needed); the Cityscapes segmenter is left out with its stage.
+    stages = (*TRAIN_STAGES, "weights", "score", "tables")
+    project = make_project(tmp_path, {"facades-a": {"data": {"dataset": "facades"}}}, stages)
+    pipeline = yaml.safe_load((project / "dvc.yaml").read_text())
+    score = pipeline["stages"]["score"]["do"]
+    score["deps"] = [d for d in score["deps"] if d != "runs/segmenter"]
+    (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    dvc = dvc_in(project)
+    dvc("repro")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["experiments"]["facades-a-lr"] = {"data": {"dataset": "facades"},
+                                             "train": {"lr": 1.0e-3}, "compare_to": "facades-a"}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = dvc("repro")
+    assert "Stage 'train@facades-a' didn't change" in log, log
+    assert "Running stage 'train@facades-a-lr'" in log, log
+    frame = pd.read_csv(project / "tables" / "psnr_ssim_facades.csv")
+    assert list(frame.Row) == ["facades-a", "facades-a-lr"]
+    yours = frame.set_index("Row").loc["facades-a-lr"]
+    base = frame.set_index("Row").loc["facades-a"]
+    assert 0 < yours.psnr_mean < 100 and 0 < yours.ssim_mean <= 1
+    assert yours.psnr_vs_baseline == pytest.approx(yours.psnr_mean - base.psnr_mean, abs=0.01)
+    assert yours.psnr_vs_baseline_verdict == "inconclusive"  # one seed each
 
 
 def git_commit(project: Path) -> None:
