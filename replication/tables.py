@@ -35,6 +35,8 @@ from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, write_text
 from replication.layout import GROUND_TRUTH
+from replication.metrics.registry import metrics_for
+from replication.metrics.settings import load_scoring
 from replication.params import experiment_dict, load_params, read_yaml, scale_data
 from replication.records import (BESIDE, METRIC_NAMES, NOT_COMPARABLE_WITH_PAPER, RECORD_COLUMNS,
                                  Workspace, row_records)
@@ -47,33 +49,33 @@ from replication.paper import PAPER_NUMBERS, TablesError, load_paper_numbers, ta
 
 NUMBER_FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}", "psnr": "{:.2f}"}  # others: 3 decimals
 
-# Tables that are not in the paper, one per dataset, over every experiment on it whose task
-# the metric applies to (replication/metrics/registry.py metrics_for): id prefix -> spec.
+# Tables that are not in the paper, one per dataset and metric, over every experiment on
+# the dataset that is scored with the metric (replication/metrics/registry.py metrics_for).
 DATASET_TABLES = {
-    "fid_kid": {"title": "FID / KID", "metric": "fid_kid", "columns": ["fid", "kid_mean"],
-                "applies": lambda dataset, direction: (dataset, direction) != ("cityscapes", "AtoB")},
-    "psnr_ssim": {"title": "PSNR (dB) / SSIM against the targets", "metric": "psnr_ssim",
-                  "columns": ["psnr", "ssim"], "applies": lambda dataset, direction: True},
+    "fid_kid": {"title": "FID / KID", "columns": ["fid", "kid_mean"]},
+    "psnr_ssim": {"title": "PSNR (dB) / SSIM against the targets", "columns": ["psnr", "ssim"]},
     "pixel_accuracy": {"title": "map pixel accuracy (colour within a tolerance)",
-                       "metric": "pixel_accuracy", "columns": ["pixel_acc"],
-                       "applies": lambda dataset, direction: (dataset, direction) == ("maps", "AtoB")},
+                       "columns": ["pixel_acc"]},
 }
 
 
 def dataset_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[str, dict]:
-    """DATASET_TABLES for every dataset with an experiment they apply to (not in the paper;
-    docs/protocols.md); `yours` are left for add_your_rows to place (after their baseline)."""
+    """DATASET_TABLES for every dataset with an experiment scored by their metric (not in
+    the paper; docs/protocols.md); `yours` are left for add_your_rows to place (after
+    their baseline)."""
+    scoring = load_scoring(params)
     tables: dict[str, dict] = {}
     for name in params.get("experiments") or {}:
-        data = from_dict(ExperimentConfig, experiment_dict(params, name)).data
-        dataset, direction = data.dataset, data.direction
-        for prefix, kind in DATASET_TABLES.items():
-            if not kind["applies"](dataset, direction):
+        cfg = from_dict(ExperimentConfig, experiment_dict(params, name))
+        scored = metrics_for(cfg, scoring)
+        for metric, kind in DATASET_TABLES.items():
+            if metric not in scored:
                 continue
-            spec = tables.setdefault(f"{prefix}_{dataset}", {
+            dataset = cfg.data.dataset
+            spec = tables.setdefault(f"{metric}_{dataset}", {
                 "title": f"{kind['title']} — {dataset} test images "
                          "(not in the paper; docs/protocols.md)",
-                "metric": kind["metric"], "columns": kind["columns"], "rows": [],
+                "metric": metric, "columns": kind["columns"], "rows": [],
                 "task": {"dataset": dataset}, "all_experiments": True})
             if name not in yours:
                 spec["rows"].append({"label": name, "experiment": name})
