@@ -114,9 +114,14 @@ def add_your_rows(tables: dict[str, dict], params: dict,
                 continue  # shown in the task's table that holds its baseline's row
             label = next((r["label"] for r in rows if r["experiment"] == baseline), baseline)
             rows.insert(at[-1] + 1 if at else len(rows), {
-                "label": name, "experiment": name, "yours": True, "baseline": baseline,
+                "label": _label(params, name), "experiment": name, "yours": True, "baseline": baseline,
                 "baseline_label": label, "baseline_how": how})
     return tables
+
+
+def _label(params: dict, name: str) -> str:
+    released = ((params.get("experiments") or {}).get(name) or {}).get("released")
+    return f"{name} (the authors' released {released})" if released else name
 
 
 def with_comparison(ours: dict, base: dict) -> dict:

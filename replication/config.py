@@ -152,6 +152,9 @@ class ExperimentConfig:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     # tables only: the experiment whose row this one is compared with
     compare_to: str | None = None
+    # score the authors' released generator of this name instead of training one
+    # (released.py; paper: not part of it, the reference code's published models)
+    released: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)

@@ -74,6 +74,8 @@ def plan_rows(configs: list[ExperimentConfig], mode: str | None = None) -> list[
         train = cfg.train
         steps = train.total_steps(images) if (images is not None or train.iterations is not None) \
             else None
+        if cfg.released:  # the authors' network, fetched: nothing to train
+            steps = 0
         rows.append({
             "experiment": cfg.name, "dataset": cfg.data.dataset, "source": cfg.data.source,
             "training_images": images, "images_from": images_from,

@@ -36,6 +36,8 @@ def _series_file(params: dict, experiment: str, loss: str) -> str | None:
         return None
     if loss in GAN_ONLY and (cfg.get("loss") or {}).get("gan") == "none":
         return None
+    if cfg.get("released"):  # the authors' network: not trained here, no loss curves
+        return None
     seed = (cfg.get("seeds") or [0])[0]
     return f"logs/{experiment}/seed-{seed}/plots/metrics/train/{loss}.tsv"
 

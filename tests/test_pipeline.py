@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from replication import layout
+from tests.http_fixtures import ArchiveServer
+from test_released import reference_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,8 +174,11 @@ TWO_EXPERIMENTS = {"facades-a": {"data": {"dataset": "facades"}},
 
 
 def dvc_in(project: Path):
-    return lambda *args: subprocess.run(["dvc", *args], cwd=project, check=True,
-                                        capture_output=True, text=True).stdout
+    def dvc(*args: str) -> str:
+        done = subprocess.run(["dvc", *args], cwd=project, capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])
+        return done.stdout
+    return dvc
 
 
 TRAIN_STAGES = ("inputs", "download", "train", "generate")
@@ -234,7 +239,8 @@ def test_changing_one_experiment_reruns_only_its_stages(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_ablation_added_to_a_finished_run_gets_its_row_beside_its_baseline(tmp_path):
+def test_an_ablation_added_to_a_finished_run_gets_its_row_beside_its_baseline(tmp_path,
+                                                                               monkeypatch):
     # The researcher's loop (README "Your own experiments") on facades, scored by PSNR/SSIM
     # (no weights needed); the Cityscapes segmenter is left out with its stage.
     stages = (*TRAIN_STAGES, "weights", "score", "tables")
@@ -248,12 +254,21 @@ def test_an_ablation_added_to_a_finished_run_gets_its_row_beside_its_baseline(tm
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["facades-a-lr"] = {"data": {"dataset": "facades"},
                                              "train": {"lr": 1.0e-3}, "compare_to": "facades-a"}
+    # and the authors' released model (a 32 px stand-in in the reference's layout)
+    params["experiments"]["facades-released"] = {
+        "data": {"dataset": "facades"}, "released": "facades_label2photo", "compare_to": "facades-a"}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    log = dvc("repro")
+    with ArchiveServer({"/facades_label2photo.pth": reference_bytes(5, 4)[0]}) as server:
+        monkeypatch.setenv("REPLICATION_MIRROR", server.url)
+        log = dvc("repro")
     assert "Stage 'train@facades-a' didn't change" in log, log
     assert "Running stage 'train@facades-a-lr'" in log, log
+    assert "released model facades_label2photo" in log, log
     frame = pd.read_csv(project / "tables" / "psnr_ssim_facades.csv")
-    assert list(frame.Row) == ["facades-a", "facades-a-lr"]
+    assert list(frame.Row) == ["facades-a", "facades-a-lr",
+                               "facades-released (the authors' released facades_label2photo)"]
+    released = frame.set_index("Row").iloc[2]
+    assert 0 < released.psnr_mean < 100 and 0 < released.ssim_mean <= 1
     yours = frame.set_index("Row").loc["facades-a-lr"]
     base = frame.set_index("Row").loc["facades-a"]
     assert 0 < yours.psnr_mean < 100 and 0 < yours.ssim_mean <= 1
