@@ -59,6 +59,11 @@ def train_metrics(experiment: str) -> Path:
     return METRICS / experiment / "train.json"
 
 
+def train_headline(experiment: str) -> Path:
+    """The train stage's DVC metrics file: a few numbers (train.json has the rest)."""
+    return METRICS / experiment / "train_headline.json"
+
+
 def score_metrics(experiment: str) -> Path:
     return METRICS / experiment / "scores.json"
 

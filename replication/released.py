@@ -18,7 +18,7 @@ import torch
 from replication import checkpoints, fetch, layout
 from replication.config import ExperimentConfig
 from replication.errors import CheckpointError, ConfigError
-from replication.fileio import file_sha256
+from replication.fileio import file_sha256, write_json, write_text
 from replication.models import reference
 
 RELEASED_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
@@ -54,6 +54,23 @@ def install(cfg: ExperimentConfig, run: Path, progress: bool = True) -> dict:
     return {"released": cfg.released, "file": str(path), "url": fetch.origin(path),
             "sha256": file_sha256(path), "finished": True, "step": 0, "total_steps": 0,
             "parameters": sum(p.numel() for p in G.parameters())}
+
+
+def install_stage(cfg: ExperimentConfig, out: Path | None, progress: bool = True) -> int:
+    """`replication train` for a released experiment: install into `out` (or the stage's
+    run folder, then also its train.json, an empty headline and a logs/ note)."""
+    run = out or layout.run_dir(cfg.name, cfg.seeds[0])
+    summary = install(cfg, run, progress=progress)
+    print(f"{cfg.name}: released model {cfg.released} ({summary['parameters']:,} parameters, "
+          f"sha256 {summary['sha256'][:12]}) -> {layout.generator_path(run)}; not trained")
+    if out is None:
+        # the stage's logs/ output exists, saying why it holds no loss curves
+        write_text(layout.log_dir(cfg.name, cfg.seeds[0]) / "README.txt",
+                   f"{cfg.name}: the authors' released {cfg.released}, not trained here: "
+                   "no loss curves\n")
+        write_json(layout.train_metrics(cfg.name), {f"seed-{cfg.seeds[0]}": summary})
+        write_json(layout.train_headline(cfg.name), {})
+    return 0
 
 
 def load_released(path: Path, cfg: ExperimentConfig) -> tuple[torch.nn.Module, ExperimentConfig]:

@@ -414,7 +414,8 @@ def run(args) -> int:
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
     if cfg.released:
-        return install_released(cfg, args)
+        return released.install_stage(cfg, Path(args.out) if args.out else None,
+                                      progress=not args.no_progress)
     summaries, main, k = {}, distributed.is_main_process(), cfg.train.seeds_per_process
     for group in [seeds[i:i + k] for i in range(0, len(seeds), k)]:
         runs = [RunFolders(seed, Path(args.out), Path(args.out) / "dvclive") if args.out
@@ -432,29 +433,8 @@ def run(args) -> int:
             return 130
     if main and not args.out:
         write_json(layout.train_metrics(cfg.name), summaries)
-        write_json(train_headline_path(cfg.name), train_headline(summaries))
+        write_json(layout.train_headline(cfg.name), train_headline(summaries))
     return 0
-
-
-def install_released(cfg: ExperimentConfig, args) -> int:
-    """`released: NAME`: the authors' generator in the run folder instead of training."""
-    run = Path(args.out) if args.out else layout.run_dir(cfg.name, cfg.seeds[0])
-    summary = released.install(cfg, run, progress=not args.no_progress)
-    print(f"{cfg.name}: released model {cfg.released} ({summary['parameters']:,} parameters, "
-          f"sha256 {summary['sha256'][:12]}) -> {layout.generator_path(run)}; not trained")
-    if not args.out:
-        # the stage's logs/ output exists, saying why it holds no loss curves
-        write_text(layout.log_dir(cfg.name, cfg.seeds[0]) / "README.txt",
-                   f"{cfg.name}: the authors' released {cfg.released}, not trained here: "
-                   "no loss curves\n")
-        write_json(layout.train_metrics(cfg.name), {f"seed-{cfg.seeds[0]}": summary})
-        write_json(train_headline_path(cfg.name), {})
-    return 0
-
-
-def train_headline_path(experiment: str) -> Path:
-    """metrics/<experiment>/train_headline.json: the train stage's DVC metrics file."""
-    return layout.train_metrics(experiment).with_name("train_headline.json")
 
 
 def train_headline(summaries: dict[str, dict]) -> dict:
