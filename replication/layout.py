@@ -68,6 +68,11 @@ def score_metrics(experiment: str) -> Path:
     return METRICS / experiment / "scores.json"
 
 
+def score_headline(experiment: str) -> Path:
+    """The score stage's DVC metrics file (metrics/headline.py writes it)."""
+    return METRICS / experiment / "headline.json"
+
+
 # --- the code each stage runs ---------------------------------------------------------
 
 PACKAGE = Path(__file__).resolve().parent

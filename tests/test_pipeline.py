@@ -83,7 +83,7 @@ def test_stage_outputs_follow_the_layout():
 def test_dvc_metrics_are_the_headline_files_only():
     # `dvc metrics show` / `dvc exp show`: a few numbers per experiment, not every seed's
     # every key (scores.json, train.json: plain outputs the tables and the notebook read)
-    from replication.metrics.headline import headline_path
+    from replication.layout import score_headline as headline_path
     from replication.layout import train_headline as train_headline_path
     stages = dvc_yaml()["stages"]
     declared = {name: paths(stage.get("do", stage).get("metrics")) for name, stage in stages.items()}

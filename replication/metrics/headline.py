@@ -33,10 +33,6 @@ HEADLINE = (
 DECIMALS = {"fid": 2, "psnr": 2, "kid": 5}  # others: 4
 
 
-def headline_path(experiment: str) -> Path:
-    return layout.METRICS / experiment / "headline.json"
-
-
 def headline(scores: dict) -> dict[str, float]:
     """The headline numbers of one scores.json record (see the module docstring)."""
     summary = scores.get("summary") or {}
@@ -58,6 +54,6 @@ def _mean(summary: dict, metric: str, key: str) -> float | None:
 
 
 def write_headline(experiment: str, scores: dict) -> Path:
-    path = headline_path(experiment)
+    path = layout.score_headline(experiment)
     write_json(path, headline(scores))
     return path
