@@ -17,7 +17,7 @@ import torch
 from replication import fast
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import CheckpointError, ConfigError
-from replication.fileio import atomic_path
+from replication.fileio import atomic_path, write_failed
 
 GENERATOR_FORMAT = "pix2pix-replication/generator/v1"
 STATE_FORMAT = "pix2pix-replication/train-state/v1"
@@ -25,7 +25,11 @@ STATE_FORMAT = "pix2pix-replication/train-state/v1"
 
 def save(obj: dict[str, Any], path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch's zip writer reports a refused write (disk
+            # full, quota) as RuntimeError("... unexpected pos ..."), without an errno
+            raise write_failed(Path(path), err) from None
 
 
 # What each kind must hold (key -> allowed types); anything else is not our checkpoint.
@@ -100,6 +104,7 @@ def load_weights(module: torch.nn.Module, state_dict: dict, path: str | Path, wh
 # Settings that may change between an interrupted run and its resumption: they decide
 # where files go and how often the loop reports, not what the weights become.
 RESUMABLE_CHANGES = ("train.log_every", "train.sample_every", "train.checkpoint_every",
+                     "train.keep_state",
                      "train.device", "train.runs_per_device", "train.seeds_per_process",
                      "data.root", "data.in_memory", "data.memory_limit_gb",
                      "generate", "seeds", "name", "compare_to")

@@ -104,6 +104,11 @@ class TrainConfig:
     log_every: int = 50  # steps between logged losses
     sample_every: int = 1000  # steps between sample grids (input | output | target)
     checkpoint_every: int = 2000  # steps between full-state checkpoints (and at the end)
+    # true: the full training state (state.pt: G, D and both Adams, ~3x generator.pt)
+    # stays after the last step, so a longer schedule resumes it. false: deleted once
+    # generator.pt is written, and a later `train` of the run starts over (the rehearsal:
+    # 2-step states are worth nothing and 22 of them at paper width take ~14 GB)
+    keep_state: bool = True
 
     def total_steps(self, dataset_len: int) -> int:
         if self.iterations is not None:

@@ -39,3 +39,7 @@ class TrainingDiverged(UserError):
 
 class RunFolderBusy(UserError):
     """Another process holds the run folder's lock."""
+
+
+class WriteFailed(UserError):
+    """A file the disk refused to take (full, over quota or over a file-size limit)."""

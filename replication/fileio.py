@@ -7,6 +7,7 @@ place (rename is atomic on POSIX within one file system).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from replication.errors import RunFolderBusy
+from replication.errors import RunFolderBusy, WriteFailed
 
 
 @contextlib.contextmanager
@@ -31,8 +32,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in NO_ROOM:
+            raise write_failed(path, err) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# errno values that say the disk, not the code, refused a write: no space left, quota
+# exceeded, over the process's file-size limit (ulimit -f)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_failed(path: Path, err: Exception) -> WriteFailed:
+    """The one-line error for a write the disk refused, with the space left on that disk
+    (the temporary file is already gone: atomic_path removes it)."""
+    detail = (str(err).splitlines() or [type(err).__name__])[0][:100]
+    free_gib = shutil.disk_usage(path.parent).free / 2**30
+    return WriteFailed(f"{path}: could not be written ({detail}); {free_gib:.1f} GiB free on "
+                       "its disk: free space (or lift the quota / file-size limit) and run "
+                       "again")
 
 
 @contextlib.contextmanager

@@ -383,6 +383,8 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
                                    layout.generator_path(out_dir))
     if main:
         write_json(out_dir / "train.json", summary)
+    if main and summary["finished"] and not cfg.keep_state:
+        state_path.unlink()  # train.keep_state: false; generator.pt is what generate reads
     return summary
 
 

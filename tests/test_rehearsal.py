@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -55,6 +56,17 @@ def mirror_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
+def disk_gib(folder: Path) -> float:
+    """Disk blocks under `folder`, each hard-linked file once (DVC links its cache)."""
+    seen, total = set(), 0
+    for path in folder.rglob("*"):
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_blocks * 512
+    return total / 2**30
+
+
 def make_project(root: Path) -> Path:
     """A git + DVC copy of the repository's pipeline: the real dvc.yaml and params.yaml."""
     project = root / "project"
@@ -84,7 +96,8 @@ def test_rehearsal_runs_the_whole_dag_at_paper_shapes(tmp_path):
                              env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - began
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    report = {"seconds": round(seconds, 1), "peak_rss_gb_of_one_process": round(peak_gb, 2)}
+    report = {"seconds": round(seconds, 1), "peak_rss_gb_of_one_process": round(peak_gb, 2),
+              "project_disk_gib_at_end": round(disk_gib(project), 2)}
     print(f"rehearsal: {report}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     status = subprocess.run(["python", "-m", "replication", "status", "--check"], cwd=project,
@@ -107,6 +120,9 @@ def test_rehearsal_runs_the_whole_dag_at_paper_shapes(tmp_path):
         assert config["data"]["image_size"] == 256 and config["generator"]["ngf"] == 64
         run_record = json.loads((project / f"metrics/{experiment}/train.json").read_text())
         assert run_record["seed-0"]["finished"] and run_record["seed-0"]["step"] == 2
+        # train.keep_state: false: the 2-step state went once generator.pt was written
+        checkpoint_files = (project / f"runs/{experiment}/seed-0/checkpoints").iterdir()
+        assert sorted(path.name for path in checkpoint_files) == ["generator.pt"], experiment
         assert len(list((project / f"generated/{experiment}/seed-0").iterdir())) == 2
         scores = json.loads((project / f"metrics/{experiment}/scores.json").read_text())
         assert scores["scale"] == "rehearsal" and scores["task"]["max_images"] == 2

@@ -87,6 +87,20 @@ def test_resume_in_process_is_exact(toy_dataset, tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
+def test_keep_state_false_deletes_only_a_finished_runs_state(toy_dataset, tmp_path):
+    """The rehearsal's disk saver: an unfinished run keeps its state (resume needs it); the
+    finished run's state goes, and its generator is the one a kept-state run ends with."""
+    train(make_config(toy_dataset), 0, tmp_path / "kept", progress=False)
+    cfg, run = make_config(toy_dataset, train={"keep_state": False}), tmp_path / "dropped"
+    assert not train(cfg, 0, run, stop_after=7, progress=False)["finished"]
+    assert load_state(run)["step"] == 7
+    assert train(cfg, 0, run, progress=False)["finished"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["generator.pt"]
+    kept = load_state(tmp_path / "kept")["G"]
+    snapshot = checkpoints.load(run / "checkpoints/generator.pt", checkpoints.GENERATOR_FORMAT)
+    assert all(torch.equal(snapshot["state_dict"][k], kept[k]) for k in kept)
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_is_exact(toy_dataset, tmp_path):
     # A real kill: the process dies at an arbitrary moment after its first checkpoint;
