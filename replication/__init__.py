@@ -1,0 +1,1 @@
+"""pix2pix replication suite: the package behind the `replication` command (see README.md)."""

@@ -1,0 +1,1 @@
+"""Datasets: download and verify, A|B pairs decoded once, synthetic stand-ins."""
