@@ -27,9 +27,15 @@ def save(obj: dict[str, Any], path: str | Path) -> None:
     with atomic_path(path) as tmp:
         try:
             torch.save(obj, tmp)
-        except RuntimeError as err:  # torch's zip writer reports a refused write (disk
-            # full, quota) as RuntimeError("... unexpected pos ..."), without an errno
+        except RuntimeError as err:
+            if not any(sign in str(err) for sign in ZIP_WRITE_REFUSED):
+                raise  # any other RuntimeError is a bug and keeps its traceback
             raise write_failed(Path(path), err) from None
+
+
+# How torch's zip writer (inline_container.cc) reports a write the disk refused (full,
+# quota, file-size limit): a RuntimeError without an errno, worded one of these ways.
+ZIP_WRITE_REFUSED = ("unexpected pos", "file write failed")
 
 
 # What each kind must hold (key -> allowed types); anything else is not our checkpoint.
