@@ -126,11 +126,11 @@ def curve_summary(curves: dict, steps: int) -> dict:
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from replication.params import add_experiment_arguments
+    from replication.params import add_experiment_arguments, count_option
     add_experiment_arguments(parser)
-    parser.add_argument("--image-size", type=int,
+    parser.add_argument("--image-size", type=count_option("--image-size"),
                         help="image size in pixels (default: the experiment's, paper 256)")
-    parser.add_argument("--batch-size", type=int,
+    parser.add_argument("--batch-size", type=count_option("--batch-size"),
                         help="training batch size (default: the experiment's, paper 1)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--modes", default="faithful,fast",
@@ -145,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="about how long one timed block runs (default 1.0)")
     parser.add_argument("--no-gen", dest="gen", action="store_false",
                         help="skip the generation timing")
-    parser.add_argument("--gen-batch", type=int, default=1,
+    parser.add_argument("--gen-batch", type=count_option("--gen-batch"), default=1,
                         help="generation batch size (default 1, as the paper tests)")
     for flag, what in (("--concurrent", "N runs sharing the device as separate processes"),
                        ("--in-process", "K runs in ONE process stepped in turn, each on its "

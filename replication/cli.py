@@ -66,8 +66,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
-    try:
+    parser = build_parser(argv)
+    try:  # parsing too: an option's type (e.g. a count >= 1) may refuse its value
+        args = parser.parse_args(argv)
         return args._run(args) or 0
     except UserError as err:  # bad input: one line; anything else is a bug (traceback)
         if os.environ.get("REPLICATION_DEBUG"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -191,10 +193,12 @@ _CHOICES = {
 
 
 def validate(cfg: ExperimentConfig) -> None:
+    check_finite(cfg)
     for key, allowed in _CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
+    check_device("train.device", cfg.train.device)
     size = cfg.data.image_size
     if size < MIN_IMAGE_SIZE or size & (size - 1):
         raise ConfigError(f"data.image_size={size} must be a power of two >= {MIN_IMAGE_SIZE} "
@@ -202,7 +206,11 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.data.jitter_size < size:
         raise ConfigError(f"data.load_size={cfg.data.jitter_size} must be >= data.image_size={size}")
     _check_range("generator.dropout_rate", cfg.generator.dropout_rate, 0.0, 1.0, hi_open=True)
-    _check_range("loss.l1_weight", cfg.loss.l1_weight, 0.0, float("inf"))
+    _check_range("loss.l1_weight", cfg.loss.l1_weight, 0.0, math.inf, hi_open=True)
+    # 0 would leave D without gradients (paper: 0.5)
+    _check_range("loss.d_loss_scale", cfg.loss.d_loss_scale, 0.0, math.inf, lo_open=True,
+                 hi_open=True)
+    _check_range("data.memory_limit_gb", cfg.data.memory_limit_gb, 0.0, math.inf, hi_open=True)
     _check_range("train.lr", cfg.train.lr, 0.0, 1.0, lo_open=True)
     _check_range("train.beta1", cfg.train.beta1, 0.0, 1.0, hi_open=True)
     _check_range("train.beta2", cfg.train.beta2, 0.0, 1.0, hi_open=True)
@@ -210,8 +218,7 @@ def validate(cfg: ExperimentConfig) -> None:
                 "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "train.runs_per_device", "train.seeds_per_process",
                 "generate.batch_size"):
-        if _get(cfg, key) < 1:
-            raise ConfigError(f"{key}={_get(cfg, key)} must be >= 1")
+        check_count(key, _get(cfg, key))
     if cfg.generate.max_images is not None and cfg.generate.max_images < 1:
         raise ConfigError(f"generate.max_images={cfg.generate.max_images} must be >= 1 (or "
                           "null: the whole split, the paper's)")
@@ -219,14 +226,57 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"train.iterations={cfg.train.iterations} must be >= 1 (or null)")
     if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:
         raise ConfigError("loss.gan='none' with loss.l1_weight=0 leaves no objective")
-    if not cfg.seeds:
+    check_seeds(cfg.seeds)
+
+
+def check_finite(cfg: Any, prefix: str = "") -> None:
+    """Every float field of a config dataclass (nested ones too) is a finite number: no
+    setting here means anything with NaN or an infinity, and NaN passes every range
+    check (all its comparisons are false), e.g. dropout_rate=nan would train without
+    dropout."""
+    for f in dataclasses.fields(cfg):
+        value, key = getattr(cfg, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_finite(value, f"{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value} must be a finite number")
+
+
+def check_count(key: str, value: Any) -> None:
+    """A count or a size: an integer >= 1 (0 or less would write or train nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}={value!r} must be an integer >= 1")
+
+
+def check_seeds(seeds: tuple[int, ...]) -> None:
+    """At least one seed, each >= 0 (a run folder is seed-<k>) and none twice (the same
+    run trained twice and counted as two)."""
+    if not seeds:
         raise ConfigError("seeds must list at least one seed")
+    bad = [s for s in seeds if s < 0]
+    if bad:
+        raise ConfigError(f"seeds {list(seeds)}: seed {bad[0]} must be >= 0")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"seeds {list(seeds)} lists seed {twice[0]} twice; each seed is "
+                          "one run")
+
+
+# What a device setting may name (devices.resolve_device): the machine's GPU pool, the
+# CPU, or a CUDA device. Other torch device types (mps, xla, ...) are not supported here.
+DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device(key: str, name: Any) -> None:
+    if not isinstance(name, str) or not DEVICE_NAMES.fullmatch(name):
+        raise ConfigError(f"{key}={name!r} is not a device this code runs on; use auto, cpu, "
+                          "cuda or cuda:N")
 
 
 def _check_range(key, value, lo, hi, lo_open=False, hi_open=False):
     below = value <= lo if lo_open else value < lo
     above = value >= hi if hi_open else value > hi
-    if below or above:
+    if below or above or not math.isfinite(value):
         left, right = "(" if lo_open else "[", ")" if hi_open else "]"
         raise ConfigError(f"{key}={value} is outside {left}{lo}, {hi}{right}")
 

@@ -8,6 +8,7 @@ facades and cityscapes, 1200x600 for maps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from replication.errors import ConfigError
 from replication.fetch import source_url
@@ -97,3 +98,8 @@ def is_upstream(url: str) -> bool:
 # Written last inside an installed dataset folder (`<root>/<name>/.verified.json`) with
 # the verified split counts; a folder without it is not a finished install.
 VERIFIED_MARKER = ".verified.json"
+
+
+def is_installed_dataset(folder: Path) -> bool:
+    """`folder` holds an install record: `download` / `synth` wrote it (and may replace it)."""
+    return (Path(folder) / VERIFIED_MARKER).is_file()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from replication.config import check_device
 from replication.errors import ConfigError
 
 POOL_ENV = "REPLICATION_DEVICE_POOL"  # folder of the slot locks, shared by the machine
@@ -26,6 +27,7 @@ _HELD: dict[str, object] = {}  # this process's slot (device name -> its lock), 
 
 def resolve_device(name: str, runs_per_device: int = 1) -> torch.device:
     """`auto` | `cpu` | `cuda` | `cuda:N` -> a device that exists here (auto: a free slot)."""
+    check_device("device", name)  # anything else (mps, a typo): one line, not torch's error
     if name == "auto":
         if not torch.cuda.is_available():
             return torch.device("cpu")
@@ -33,6 +35,11 @@ def resolve_device(name: str, runs_per_device: int = 1) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} but CUDA is not available; use 'cpu' or 'auto'")
+    if device.type == "cuda" and device.index is not None and \
+            device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} but this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s); use cuda:0 .. "
+                          f"cuda:{torch.cuda.device_count() - 1} or 'auto'")
     return device
 
 

@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from replication import checkpoints
-from replication.config import DataConfig, ExperimentConfig
-from replication.data.paired import TestPairs, to_uint8
+from replication.config import DataConfig, ExperimentConfig, check_count
+from replication.data.paired import TestPairs, split_folder, to_uint8
 from replication.errors import CheckpointError, ConfigError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, write_json
@@ -102,9 +102,10 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     check_same_task(cfg.data, data, checkpoint, released)
     split = split or cfg.generate.split or data.test_split
     mode = mode or cfg.generate.mode
-    batch_size = batch_size or cfg.generate.batch_size
+    batch_size = cfg.generate.batch_size if batch_size is None else batch_size
     if mode not in ("train", "eval"):
         raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
+    check_count("--batch-size", batch_size)
     pairs = TestPairs(data, split, max_images)
     if max_images is not None:
         print(f"deviation: generate.max_images={max_images}: the first {len(pairs)} {split} "
@@ -113,7 +114,10 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     torch.manual_seed(seed)
     began = time.perf_counter()
     progress = ProgressLines(f"generate {name or Path(out_dir).name}", len(pairs), unit="images")
-    with atomic_dir(out_dir) as tmp, torch.no_grad(), fp32_exact():  # no TF32 convolutions
+    # the output folder: absent, empty or an earlier `generate` output; never the inputs
+    inputs = [checkpoint, split_folder(data, split)]
+    with atomic_dir(out_dir, "generate", inputs=inputs) as tmp, torch.no_grad(), \
+            fp32_exact():  # no TF32 convolutions
         for indices, x, _ in pairs.batches(batch_size, dev):
             images = to_uint8(G(x)).permute(0, 2, 3, 1).cpu().numpy()
             for i, image in zip(indices, images):
@@ -176,9 +180,9 @@ def save_png(image: np.ndarray, path: Path) -> None:
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    from replication.params import add_experiment_arguments
+    from replication.params import add_experiment_arguments, seed_option
     add_experiment_arguments(parser)
-    parser.add_argument("--seed", type=int, action="append",
+    parser.add_argument("--seed", type=seed_option, action="append",
                         help="generate for this training seed only (repeatable); default: all")
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="a generator.pt (or a released latest_net_G.pth) to use instead "
@@ -192,10 +196,11 @@ def add_arguments(parser) -> None:
 def add_test_time_arguments(parser) -> None:
     """How G runs at test time (generate and translate): the checkpoint's settings unless
     changed here."""
+    from replication.params import count_option
     parser.add_argument("--mode", choices=("train", "eval"),
                         help="train = paper: dropout on and BatchNorm with test-batch statistics; "
                              "eval = dropout off, running statistics (default: the checkpoint's)")
-    parser.add_argument("--batch-size", type=int, help="test batch size (default: the "
+    parser.add_argument("--batch-size", type=count_option("--batch-size"), help="test batch size (default: the "
                                                        "checkpoint's, paper: 1; BatchNorm in "
                                                        "train mode sees the test batch)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -217,6 +222,7 @@ def run(args) -> int:
         print(f"{summary['images']} images -> {args.out}")
         return 0
     cfg = config_from_args(args)
+    layout.check_experiment_name(cfg.name, "--data folder" if args.data else "experiment")
     for seed in args.seed or list(cfg.seeds):
         out = layout.generated_dir(cfg.name, seed)
         summary = generate(layout.generator_path(layout.run_dir(cfg.name, seed)), out,

@@ -16,8 +16,12 @@ dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from replication.errors import ConfigError
+
+DATA = Path("data")  # config.DataConfig.root's default
 INPUTS = Path("datasets")
 RUNS = Path("runs")
 LOGS = Path("logs")
@@ -31,6 +35,44 @@ GROUND_TRUTH = "ground-truth"  # metrics/ground-truth/: the real photos scored l
 FALLBACK_SEGMENTER = SEGMENTER / "fallback.pt"
 FALLBACK_REPORT = SEGMENTER / "fallback.json"
 CONVERTED_FCN = SEGMENTER / "fcn8s-cityscapes.pt"
+# What no output folder a command replaces as a whole (generate/translate --out, tables
+# --out) may be, hold or lie inside: the datasets, the manual inputs, the trained runs
+# and the scores (fileio.check_replaceable), relative to the repository root.
+PROTECTED = (DATA, INPUTS, RUNS, METRICS)
+# ... and for the commands that install a dataset into data/<name>/ (download, synth):
+# data/ is their home, the others stay protected
+DATASET_PROTECTED = (INPUTS, RUNS, METRICS)
+
+
+# An experiment's name is a folder name (runs/, logs/, generated/, metrics/<name>/) and
+# part of DVC stage names (train@<name>) that dvc.yaml puts into shell commands: so a
+# safe alphabet (no '/', '..', spaces or shell characters; no leading '.' (hidden) or
+# '-' (read as an option)).
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+# A file name may have 255 bytes (NAME_MAX); writers add up to ~90 characters to a name
+# for their temporary siblings (`.<name>.<pid>@<host>.<random>.tmp`, host <= 64), and a
+# name is a table row's label: 100 leaves that room (the paper's longest is 29).
+MAX_NAME_LENGTH = 100
+# Names the layout already uses for something else: runs/segmenter/ (the segmenter
+# stage), metrics/ground-truth/ (the real photos' scores), and the top-level folders.
+RESERVED_NAMES = frozenset({GROUND_TRUTH, SEGMENTER.name, DATA.name, INPUTS.name, RUNS.name,
+                            LOGS.name, GENERATED.name, METRICS.name})
+
+
+def check_experiment_name(name: object, where: str = "experiment") -> str:
+    """`name` if it may name an experiment's folders, else one line saying why. params.py
+    checks every name of params.yaml; `train`/`generate --data DIR` without --out the
+    folder's name, which then names runs/<name>/."""
+    rule = (f"use letters, digits, '.', '_' and '-' (not starting with '.' or '-'), at "
+            f"most {MAX_NAME_LENGTH} characters")
+    if not isinstance(name, str) or not EXPERIMENT_NAME.fullmatch(name):
+        raise ConfigError(f"{where} name {name!r} is not a safe folder name: {rule}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(f"{where} name {name[:20]!r}... has {len(name)} characters: {rule}")
+    if name in RESERVED_NAMES:
+        raise ConfigError(f"{where} name {name!r} is reserved (the layout uses it: "
+                          f"{', '.join(sorted(RESERVED_NAMES))}); choose another")
+    return name
 
 
 def run_dir(experiment: str, seed: int) -> Path:

@@ -15,9 +15,11 @@ from typing import Any
 
 import yaml
 
-from replication.config import DataConfig, ExperimentConfig, deep_merge, dump_yaml, from_dict
+from replication.config import (DataConfig, ExperimentConfig, check_count, check_seeds, deep_merge,
+                                dump_yaml, from_dict)
 from replication.datasets import DATASETS, IMAGE_SUFFIXES
 from replication.errors import ConfigError
+from replication.layout import check_experiment_name
 
 PAPER = "paper"  # the scale of the full reproduction, the default
 
@@ -34,18 +36,45 @@ def parse_overrides(pairs: list[str]) -> dict:
         for part in parents:
             node = node.setdefault(part, {})
         try:
-            node[leaf] = yaml.safe_load(raw)
+            node[leaf] = load_yaml(raw)
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {pair!r}: the value is not valid YAML "
                               f"({_yaml_problem(err)}); quote it or fix the brackets") from None
     return out
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader refusing a mapping that holds a key twice: PyYAML would silently
+    keep the last one (an experiment defined twice, a setting given twice), while DVC
+    refuses the same file. Every params.yaml / --set / paper-numbers read uses it."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if twice:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"the key {key!r} appears twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(stream) -> Any:
+    """yaml.safe_load, but a key given twice in one mapping is an error."""
+    return yaml.load(stream, Loader=UniqueKeyLoader)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """The YAML file at `path`; a syntax error names the file and line."""
+    """The YAML file at `path`; a syntax error (or a key given twice) names the file and
+    line."""
     try:
         with open(path) as f:
-            return yaml.safe_load(f)
+            return load_yaml(f)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -71,6 +100,11 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; known: {list(PARAMS_SECTIONS)}")
     check_shape(params, path)
+    for name in params.get("experiments") or {}:
+        try:
+            check_experiment_name(name)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: experiments: {err}") from None
     for scale, profile in (params.get("scales") or {}).items():  # all, not only the active one
         try:
             from_dict(ExperimentConfig, profile or {}, f"scales.{scale}")
@@ -174,6 +208,29 @@ def load_experiment(params_path: str | Path, name: str,
 
 
 # --- command-line glue (shared by train / generate / score ...) ---------------------
+
+def count_option(flag: str):
+    """argparse `type` of a count or size option (--batch-size, --stop-after, ...): an
+    integer >= 1, else one line naming the option (cli.py prints the ConfigError)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{flag} {text!r} must be an integer >= 1") from None
+        check_count(flag, value)
+        return value
+    return parse
+
+
+def seed_option(text: str) -> int:
+    """argparse `type` of --seed: an integer >= 0 (the run folder is seed-<k>)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--seed {text!r} must be an integer >= 0") from None
+    check_seeds((value,))
+    return value
+
 
 def add_experiment_arguments(parser) -> None:
     """--params/--experiment (the pipeline) or --data DIR (any A|B folder) plus --set."""

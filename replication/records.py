@@ -60,13 +60,7 @@ class Workspace:
         path = self.metrics_dir / experiment / "scores.json"
         if not path.is_file():  # one wording for every experiment: stated once per table
             return None, "not run yet (no metrics/<experiment>/scores.json)"
-        try:
-            scores = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            return None, f"unreadable: {path}: {err}"
-        if not isinstance(scores, dict) or not isinstance(scores.get("seeds"), dict):
-            return None, f"unreadable: {path} has no `seeds` mapping"
-        return scores, None
+        return read_scores_file(path)
 
     def row_notes(self, experiment: str, scores: dict) -> list[str]:
         notes = []
@@ -92,6 +86,38 @@ class Workspace:
         return [f"{seed} training unfinished (step {run.get('step')}/{run.get('total_steps')})"
                 for seed, run in sorted(runs.items())
                 if isinstance(run, dict) and run.get("finished") is False]
+
+
+def read_scores_file(path: Path) -> tuple[dict | None, str | None]:
+    """(scores, None), or (None, why the file cannot be used): unreadable, truncated or of
+    another shape than metrics/score.py writes (a reason, never a traceback)."""
+    try:
+        scores = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"unreadable: {path}: {err}; rerun its score stage"
+    problem = shape_problem(scores)
+    return (None, f"unreadable: {path}: {problem}; rerun its score stage") if problem \
+        else (scores, None)
+
+
+def shape_problem(scores) -> str | None:
+    """What in a parsed scores.json differs from the shape metrics/score.py writes:
+    {"seeds": {"seed-<k>": {"<metric>": {record}}}, "task"/"machine": mappings, "scale":
+    a name}; None when it has that shape."""
+    if not isinstance(scores, dict):
+        return f"not a mapping but a {type(scores).__name__}"
+    if not isinstance(scores.get("seeds"), dict):
+        return "no `seeds` mapping"
+    for key, kind in (("task", dict), ("machine", dict), ("scale", str)):
+        if scores.get(key) is not None and not isinstance(scores[key], kind):
+            return f"`{key}` is a {type(scores[key]).__name__}, not a {kind.__name__}"
+    for seed, metrics in scores["seeds"].items():
+        if not isinstance(metrics, dict):
+            return f"seeds.{seed} is a {type(metrics).__name__}, not a mapping of metrics"
+        for metric, record in metrics.items():
+            if not isinstance(record, dict):
+                return f"seeds.{seed}.{metric} is a {type(record).__name__}, not a mapping"
+    return None
 
 
 def measure(scores: dict, family: str, column: str, prefer: set[str] = frozenset()) -> dict:

@@ -19,7 +19,7 @@ from PIL import Image
 from replication import layout
 from replication.errors import ConfigError
 from replication.fileio import atomic_path, write_text
-from replication.params import experiment_dict, load_params
+from replication.params import count_option, experiment_dict, load_params
 from replication.records import NOT_COMPARABLE_WITH_PAPER
 from replication.paper import PAPER_NUMBERS, TablesError
 from replication.tables import Results, table_title, wide_table
@@ -275,7 +275,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help=f"the {name} folder of the workspace (default: {default})")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed whose generated images the grids show (default: 0)")
-    parser.add_argument("--images", type=int, default=3,
+    parser.add_argument("--images", type=count_option("--images"), default=3,
                         help="test images (rows) per image grid (default: 3)")
     parser.add_argument("--notebook", default="notebooks/results.ipynb",
                         help="the notebook to execute (default: notebooks/results.ipynb)")
@@ -284,7 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: notebooks/results.executed.ipynb)")
     parser.add_argument("--html", default="notebooks/results.html",
                         help="where its HTML rendering goes (default: notebooks/results.html)")
-    parser.add_argument("--timeout", type=int, default=600,
+    parser.add_argument("--timeout", type=count_option("--timeout"), default=600,
                         help="seconds one cell may run before it fails (default: 600)")
 
 

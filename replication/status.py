@@ -11,11 +11,11 @@ without a number (FID/KID offline) is listed, not an error.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from replication import layout
 from replication.params import load_experiment, load_params
+from replication.records import read_scores_file
 from replication.datasets import IMAGE_SUFFIXES
 from replication.metrics.registry import metrics_for
 from replication.metrics.settings import load_scoring
@@ -35,7 +35,7 @@ def experiment_rows(params_path: str) -> list[dict]:
     scoring = load_scoring(params)
     for name in params.get("experiments") or {}:
         cfg = load_experiment(params_path, name)
-        seeds = scored_seeds(name)
+        seeds, problem = read_scores(name)
         expected_metrics = metrics_for(cfg, scoring)
         split = cfg.generate.split or cfg.data.test_split
         expected = count_images(Path(cfg.data.root) / cfg.data.dataset / split)
@@ -50,18 +50,24 @@ def experiment_rows(params_path: str) -> list[dict]:
                 count_images(layout.generated_dir(name, seed)) == expected,
                 "scored": f"seed-{seed}" in seeds,
                 "metrics": seed_metrics(seeds.get(f"seed-{seed}"), expected_metrics),
+                "problem": problem,  # why metrics/<name>/scores.json cannot be used
             })
     return rows
 
 
 def scored_seeds(name: str) -> dict:
     """metrics/<name>/scores.json `seeds` ({"seed-<k>": {metric: record}}), {} if none."""
+    return read_scores(name)[0]
+
+
+def read_scores(name: str) -> tuple[dict, str | None]:
+    """(`seeds` of metrics/<name>/scores.json, None), ({}, None) when there is none, or
+    ({}, why it cannot be used): unreadable or of another shape (records.py's reading)."""
     path = layout.score_metrics(name)
-    try:
-        seeds = json.loads(path.read_text()).get("seeds")
-    except (OSError, ValueError, AttributeError):  # missing, unreadable, not a mapping
-        return {}
-    return seeds if isinstance(seeds, dict) else {}
+    if not path.is_file():
+        return {}, None
+    scores, problem = read_scores_file(path)
+    return (scores["seeds"], None) if scores else ({}, problem)
 
 
 def seed_scored(name: str, seed: int) -> bool:
@@ -137,6 +143,11 @@ def run(args) -> int:
               f"{r['generated']:>9}  {scored_column(r):>7}  {metrics}".rstrip())
         if not (r["trained"] and r["complete"] and r["scored"]):
             missing.append(f"{r['experiment']} seed {r['seed']}")
+    problems = list(dict.fromkeys(r["problem"] for r in rows if r["problem"]))
+    if problems:
+        print("not scored, why:")
+        for line in problems:
+            print(f"  {line}")
     reasons = reasons_once(rows)
     if reasons:
         print("no number, why:")

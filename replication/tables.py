@@ -33,7 +33,7 @@ import pandas as pd
 from replication import layout
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
-from replication.fileio import atomic_dir, atomic_path, write_text
+from replication.fileio import atomic_dir, atomic_path, check_replaceable, write_text
 from replication.layout import GROUND_TRUTH
 from replication.metrics.registry import metrics_for
 from replication.metrics.settings import load_scoring
@@ -380,9 +380,10 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def write_tables(results: Results, out_dir: str | Path) -> None:
-    """The whole folder is replaced at once: readers never see a mix of two renders."""
-    with atomic_dir(out_dir) as tmp:
+def write_tables(results: Results, out_dir: str | Path, inputs: tuple = ()) -> None:
+    """The whole folder is replaced at once: readers never see a mix of two renders. It
+    must be absent, empty or an earlier `tables` output, and not hold its `inputs`."""
+    with atomic_dir(out_dir, "tables", inputs=inputs) as tmp:
         for table_id in results.tables:
             write_text(tmp / f"{table_id}.md", table_markdown(results, table_id))
             write_csv(tmp / f"{table_id}.csv", wide_table(results, table_id, numeric=True))
@@ -432,8 +433,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = (args.params, args.metrics, args.paper_numbers)
+    check_replaceable(args.out, "tables", inputs=inputs)  # before the work: fail early
     results = load_results(args.params, args.metrics, args.paper_numbers)
-    write_tables(results, args.out)
+    write_tables(results, args.out, inputs)
     verdicts = results.claims.verdict.map(lambda v: v if not v.startswith("—") else "gap")
     counts = ", ".join(f"{n} {v}" for v, n in verdicts.value_counts().items())
     scored = len(set(results.records[results.records.gap.isna()].experiment) - {GROUND_TRUTH})

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from replication import checkpoints, concurrent, distributed, fast, layout, models, released
 from replication.concurrent import RunFolders
-from replication.config import ExperimentConfig, dump_yaml
+from replication.config import ExperimentConfig, check_count, dump_yaml
 from replication.data.paired import TrainingPairs
 from replication.datasets import VERIFIED_MARKER
 from replication.devices import machine, resolve_device
@@ -271,6 +271,8 @@ def train_runs(cfg: ExperimentConfig, runs: list[RunFolders], *, restart: bool =
                progress: bool = True) -> list[dict]:
     """Several seeds of one experiment in this process (train.seeds_per_process), their
     steps interleaved (concurrent.py); one run is the same thing without the interleaving."""
+    if stop_after is not None:
+        check_count("stop_after", stop_after)  # 0 would mean "no limit" below: refused
     if len(runs) > 1 and distributed.shard_from_environment() is not None:
         raise ConfigError("train.seeds_per_process > 1 is one process per GPU; under torchrun "
                           "(data-parallel) set it to 1")
@@ -391,9 +393,9 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
 # --- command line -------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    from replication.params import add_experiment_arguments
+    from replication.params import add_experiment_arguments, count_option, seed_option
     add_experiment_arguments(parser)
-    parser.add_argument("--seed", type=int, action="append",
+    parser.add_argument("--seed", type=seed_option, action="append",
                         help="train only this seed (repeatable); default: every seed the "
                              "experiment lists (`seeds`, 0 for --data)")
     parser.add_argument("--out", metavar="DIR",
@@ -403,9 +405,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--on-config-change", choices=("error", "restart"), default="error",
                         help="when the checkpoint was made with other settings: stop with an "
                              "error (default) or start over (what the DVC stages use)")
-    parser.add_argument("--stop-after", type=int, metavar="STEPS",
-                        help="checkpoint and stop after this many steps in this call; the next "
-                             "call resumes exactly (for time-limited cluster jobs)")
+    parser.add_argument("--stop-after", type=count_option("--stop-after"), metavar="STEPS",
+                        help="checkpoint and stop after this many steps (>= 1) in this call; "
+                             "the next call resumes exactly (for time-limited cluster jobs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -415,6 +417,8 @@ def run(args) -> int:
     seeds = args.seed or list(cfg.seeds)
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
+    if not args.out:  # runs/<name>/: a --data folder's name must be a safe one too
+        layout.check_experiment_name(cfg.name, "--data folder" if args.data else "experiment")
     if cfg.released:
         return released.install_stage(cfg, Path(args.out) if args.out else None,
                                       progress=not args.no_progress)

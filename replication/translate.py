@@ -18,9 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from replication.data.paired import list_images, to_uint8, to_unit_range, warn_if_converted
 from replication.devices import resolve_device
+from replication.config import check_count
 from replication.errors import ConfigError, DataError
 from replication.fast import fp32_exact
-from replication.fileio import atomic_dir
+from replication.fileio import atomic_dir, check_replaceable
 from replication.generate import add_test_time_arguments, open_generator
 from replication.monitor import ProgressLines
 
@@ -46,13 +47,13 @@ def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *
     and written as <stem>.png into `out_dir` (replaced atomically)."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = list_images(in_dir, "input folder not found")
-    if out_dir.resolve() == in_dir.resolve():
-        raise ConfigError(f"--out {out_dir} is the input folder; the output folder is "
-                          "replaced as a whole, so give another one")
+    # replaced as a whole: absent, empty or an earlier `translate` output; never the inputs
+    check_replaceable(out_dir, "translate", inputs=[in_dir, checkpoint])
     dev = resolve_device(device)
     G, cfg, _ = open_generator(checkpoint, dev)
     mode = mode or cfg.generate.mode
-    batch_size = batch_size or cfg.generate.batch_size
+    batch_size = cfg.generate.batch_size if batch_size is None else batch_size
+    check_count("--batch-size", batch_size)
     if mode not in ("train", "eval"):
         raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
     warn_if_converted(files, "images", refused=())
@@ -61,7 +62,8 @@ def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *
     torch.manual_seed(seed)
     began = time.perf_counter()
     progress = ProgressLines(f"translate {in_dir.name}", len(files), unit="images")
-    with atomic_dir(out_dir) as tmp, torch.no_grad(), fp32_exact():
+    with atomic_dir(out_dir, "translate", inputs=[in_dir, checkpoint]) as tmp, \
+            torch.no_grad(), fp32_exact():
         for start in range(0, len(files), batch_size):
             batch = files[start:start + batch_size]
             images = [read_image(path) for path in batch]

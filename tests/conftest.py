@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,28 @@ def inception_state_bytes() -> bytes:
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)
     return buf.getvalue()
+
+
+@pytest.fixture
+def read_only():
+    """make(folder): `folder` takes no writes until the test ends, for real. An ordinary
+    user: its mode (0555, EACCES); root ignores modes, so there a read-only bind mount
+    (EROFS), and the test is skipped where mounting is not allowed."""
+    undo = []
+
+    def make(folder: Path) -> Path:
+        folder = Path(folder)
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(0o755))
+            return folder
+        for args in (["--bind", folder, folder], ["-o", "remount,bind,ro", folder]):
+            if subprocess.run(["mount", *map(str, args)], capture_output=True).returncode:
+                pytest.skip("root, and no read-only bind mount allowed here")
+            if args[0] == "--bind":
+                undo.append(lambda: subprocess.run(["umount", str(folder)], check=True))
+        return folder
+
+    yield make
+    for step in reversed(undo):
+        step()

@@ -122,3 +122,23 @@ def test_help_starts_with_what_the_command_does_for_a_user(command, capsys):
     description = out.split("\n\n")[1]  # after the usage line(s)
     assert description.startswith(f"replication {command}: {cli.COMMANDS[command][1]}")
     assert "(cfg" not in out and "def " not in out  # no developer notes
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["generate", "--checkpoint", "G.pt", "--out", "o", "--batch-size", "-1"], "--batch-size"),
+    (["translate", "--checkpoint", "G.pt", "--in", "i", "--out", "o", "--batch-size", "0"],
+     "--batch-size"),
+    (["train", "--data", "d", "--stop-after", "0"], "--stop-after"),
+    (["train", "--data", "d", "--seed", "-1"], "seed -1"),
+    (["bench", "--gen-batch", "0"], "--gen-batch"),
+])
+def test_a_count_below_one_is_refused_in_one_line_before_anything_runs(argv, needle, capsys):
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and "\n" not in err
+
+
+def test_an_unsupported_device_is_one_line(toy_dataset, capsys):
+    code = cli.main(["train", "--data", str(toy_dataset), "--set", "train.device=bogus"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "train.device='bogus'" in err and "\n" not in err

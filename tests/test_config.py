@@ -154,3 +154,129 @@ def test_inactive_scale_profiles_are_checked_too(tmp_path):
               "scales": {"smoke": {"train": {"iteratons": 5}}}}
     message = one_line_config_error(lambda: load_experiment(write_params(tmp_path, params), "cs"))
     assert "scales.smoke.train.iteratons" in message or "iteratons" in message
+
+
+# --- settings that must be finite, counts, seeds, devices --------------------------------
+
+@pytest.mark.parametrize("entry, key", [
+    ({"generator": {"dropout_rate": ".nan"}}, "generator.dropout_rate"),
+    ({"train": {"lr": ".nan"}}, "train.lr"),
+    ({"train": {"beta1": ".nan"}}, "train.beta1"),
+    ({"train": {"beta2": "-.inf"}}, "train.beta2"),
+    ({"loss": {"l1_weight": ".inf"}}, "loss.l1_weight"),
+    ({"loss": {"d_loss_scale": ".nan"}}, "loss.d_loss_scale"),
+    ({"data": {"memory_limit_gb": ".nan"}}, "data.memory_limit_gb"),
+])
+def test_nan_and_infinity_are_refused_where_a_number_must_be_finite(tmp_path, entry, key):
+    # written as YAML's own spellings (.nan, .inf), which PyYAML reads as floats
+    section, values = next(iter(entry.items()))
+    text = (f"experiments:\n  x:\n    data: {{dataset: facades}}\n    {section}: "
+            + "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}\n")
+    if section == "data":
+        text = text.replace("    data: {dataset: facades}\n", "").replace(
+            "data: {", "data: {dataset: facades, ")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    message = one_line_config_error(lambda: load_experiment(path, "x"))
+    assert key in message
+
+
+def test_nan_from_the_command_line_is_refused_too():
+    message = one_line_config_error(
+        lambda: from_dict(ExperimentConfig, parse_overrides(["generator.dropout_rate=nan"])))
+    assert "generator.dropout_rate=nan" in message
+
+
+@pytest.mark.parametrize("override", ["train.batch_size=0", "train.batch_size=-1",
+                                      "generate.batch_size=0", "train.checkpoint_every=0",
+                                      "generate.max_images=0", "train.iterations=0",
+                                      "generator.ngf=0"])
+def test_counts_and_sizes_below_one_are_refused(override):
+    message = one_line_config_error(
+        lambda: from_dict(ExperimentConfig, parse_overrides([override])))
+    assert override.split("=")[0] in message and ">= 1" in message
+
+
+@pytest.mark.parametrize("seeds, needle", [([0, 0], "seed 0 twice"), ([1, 2, 1], "seed 1 twice"),
+                                           ([-1], "must be >= 0"), ([], "at least one")])
+def test_seeds_are_unique_and_not_negative(seeds, needle):
+    message = one_line_config_error(lambda: from_dict(ExperimentConfig, {"seeds": seeds}))
+    assert needle in message
+
+
+@pytest.mark.parametrize("device", ["bogus", "mps", "cuda:x", "gpu", ""])
+def test_a_device_this_code_does_not_run_on_is_refused(device):
+    message = one_line_config_error(
+        lambda: from_dict(ExperimentConfig, {"train": {"device": device}}))
+    assert f"train.device={device!r}" in message and "auto, cpu, cuda or cuda:N" in message
+
+
+def test_scoring_settings_follow_the_same_rules():
+    from replication.metrics.settings import ScoringConfig
+    for section, needle in (({"device": "mps"}, "scoring.device"),
+                            ({"segmenter": {"lr": ".nan"}}, "scoring.segmenter.lr"),
+                            ({"segmenter": {"widths": [8, 0, 8, 8, 8]}}, "widths[1]")):
+        section = yaml.safe_load(yaml.safe_dump(section).replace("'.nan'", ".nan"))
+        message = one_line_config_error(lambda: from_dict(ScoringConfig, section, "scoring"))
+        assert needle in message
+
+
+# --- experiment names and duplicate keys ----------------------------------------------
+
+@pytest.mark.parametrize("name, needle", [
+    ("../../escape", "not a safe folder name"), ("x$(touch F)", "not a safe folder name"),
+    ("a b", "not a safe folder name"), (".hidden", "not a safe folder name"),
+    ("-rf", "not a safe folder name"), ("x/y", "not a safe folder name"),
+    ("ground-truth", "reserved"), ("segmenter", "reserved"), ("metrics", "reserved"),
+    ("x" * 101, "101 characters"),
+])
+def test_unsafe_experiment_names_are_refused(tmp_path, name, needle):
+    path = write_params(tmp_path, {"experiments": {name: {"data": {"dataset": "facades"}},
+                                                   "ok": {"data": {"dataset": "facades"}}}})
+    message = one_line_config_error(lambda: load_experiment(path, "ok"))
+    assert str(path) in message and needle in message
+
+
+@pytest.mark.parametrize("name", ["facades-l1-cgan", "cs_lr1e-4.b10", "0seed", "x" * 100])
+def test_safe_experiment_names_are_taken(tmp_path, name):
+    path = write_params(tmp_path, {"experiments": {name: {"data": {"dataset": "facades"}}}})
+    assert load_experiment(path, name).name == name
+
+
+def test_an_experiment_given_twice_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("experiments:\n  x:\n    data: {dataset: facades}\n"
+                    "  y:\n    data: {dataset: maps}\n"
+                    "  x:\n    data: {dataset: cityscapes}\n")
+    message = one_line_config_error(lambda: load_experiment(path, "x"))
+    assert f"{path}:6" in message and "'x' appears twice" in message
+
+
+def test_a_setting_given_twice_is_refused_in_params_and_overrides(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("experiments:\n  x: {data: {dataset: facades}, train: {lr: 1.0e-4, lr: 2.0e-4}}\n")
+    assert "'lr' appears twice" in one_line_config_error(lambda: load_experiment(path, "x"))
+    message = one_line_config_error(lambda: parse_overrides(["train={lr: 1, lr: 2}"]))
+    assert "'lr' appears twice" in message
+
+
+def test_dvc_yaml_quotes_what_it_interpolates_into_commands(tmp_path):
+    # the name reaches the command as one argument, whatever shell characters it holds:
+    # DVC's own interpolation of the real dvc.yaml, then POSIX shell word splitting
+    import shlex
+    import shutil
+    from pathlib import Path
+    from dvc.repo import Repo
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "dvc.yaml", tmp_path / "dvc.yaml")
+    hostile = "x$(touch F); echo `id`"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        "scale": "paper", "datasets": ["fac ades;id"], "launcher": {"train": "python -m"},
+        "experiments": {hostile: {"data": {"dataset": "facades"}}}}))
+    repo = Repo.init(str(tmp_path), no_scm=True)
+    commands = {stage.name: stage.cmd for stage in repo.index.stages}
+    for stage in ("train", "generate", "score"):
+        words = shlex.split(commands[f"{stage}@{hostile}"])
+        assert words[words.index("--experiment") + 1] == hostile, stage
+    words = shlex.split(commands["download@fac ades;id"])
+    assert words[words.index("download") + 1] == "fac ades;id"

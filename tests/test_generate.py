@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +22,9 @@ def trained(toy_dataset, tmp_path):
 
 
 def read_folder(folder) -> dict[str, np.ndarray]:
-    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.iterdir())}
+    """The images of an output folder (its hidden .replication-output.json left out)."""
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.iterdir())
+            if not p.name.startswith(".")}
 
 
 def test_one_png_per_test_image_with_input_names(trained, tmp_path):
@@ -71,6 +75,27 @@ def test_failed_generation_leaves_no_output(trained, tmp_path, monkeypatch):
         generate(trained, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out*"))
+
+
+def test_a_full_disk_while_generating_is_one_line_and_keeps_the_earlier_output(
+        trained, tmp_path, monkeypatch, capsys):
+    import errno
+    from replication import cli
+    from replication import generate as gen_module
+    argv = ["generate", "--checkpoint", str(trained), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 0
+    before = read_folder(tmp_path / "out")
+
+    def full(image, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(gen_module, "save_png", full)
+    capsys.readouterr()
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'out'}: could not be written (") and "\n" not in err
+    assert "GiB free" in err
+    assert read_folder(tmp_path / "out").keys() == before.keys()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run", "toy"]  # no temporary
 
 
 def test_wrong_file_is_refused_in_one_line(tmp_path):
@@ -170,7 +195,7 @@ def test_translate_any_size_and_mode_back_at_the_input_size(trained, tmp_path, c
     translate(trained, photos, tmp_path / "out", mode="eval", seed=0)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2 of 3 images" in err and "converted to RGB" in err
-    out = {p.name: Image.open(p) for p in sorted((tmp_path / "out").iterdir())}
+    out = {p.name: Image.open(p) for p in sorted((tmp_path / "out").glob("*.png"))}
     assert sorted(out) == ["grey.png", "rgba.png", "wide.png"]
     assert out["wide.png"].size == (70, 40) and out["grey.png"].size == (24, 16)
     assert all(im.mode == "RGB" for im in out.values())
@@ -216,3 +241,109 @@ def test_generate_on_a_flat_folder(trained, toy_dataset, tmp_path):
     generate(trained, tmp_path / "direct")  # the checkpoint's own test split
     a, b = read_folder(tmp_path / "out"), read_folder(tmp_path / "direct")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+# --- output folders: nothing the command did not write is replaced ---------------------
+
+def cli_error(argv, capsys) -> str:
+    from replication import cli
+    capsys.readouterr()
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+def tree(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("where", ["parent of --in", "checkpoint folder", "a file",
+                                   "unrelated folder", "inside --in"])
+def test_translate_never_replaces_what_it_did_not_write(where, trained, tmp_path, capsys):
+    photos = tmp_path / "album" / "photos"
+    photos.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "good.png")
+    (tmp_path / "album" / "notes.txt").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("mine")
+    (tmp_path / "report.pdf").write_text("mine")
+    out = {"parent of --in": tmp_path / "album", "checkpoint folder": trained.parent,
+           "a file": tmp_path / "report.pdf", "unrelated folder": tmp_path / "mine",
+           "inside --in": photos / "out"}[where]
+    before = tree(tmp_path)
+    err = cli_error(["translate", "--checkpoint", str(trained), "--in", str(photos),
+                     "--out", str(out)], capsys)
+    assert str(out) in err and "--out" in err
+    assert tree(tmp_path) == before  # nothing deleted, renamed or hidden
+
+
+@pytest.mark.parametrize("where", ["dataset", "its test split", "run folder", "metrics",
+                                   "workspace"])
+def test_generate_never_replaces_its_inputs_or_the_workspace(where, trained, toy_dataset,
+                                                             tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics" / "x").mkdir(parents=True)
+    (tmp_path / "metrics" / "x" / "scores.json").write_text("{}")
+    out = {"dataset": toy_dataset, "its test split": toy_dataset / "test",
+           "run folder": tmp_path / "run", "metrics": tmp_path / "metrics",
+           "workspace": tmp_path}[where]
+    before = tree(tmp_path)
+    err = cli_error(["generate", "--checkpoint", str(trained), "--data", str(toy_dataset),
+                     "--out", str(out)], capsys)
+    assert str(out) in err
+    assert tree(tmp_path) == before
+
+
+def test_generate_replaces_its_own_earlier_output(trained, tmp_path):
+    generate(trained, tmp_path / "out", max_images=1)
+    generate(trained, tmp_path / "out")
+    assert sorted(read_folder(tmp_path / "out")) == ["0.png", "1.png", "2.png"]
+
+
+def test_translate_writes_beside_the_checkpoint_as_the_readme_shows(trained, tmp_path,
+                                                                   monkeypatch):
+    # README: `replication translate --checkpoint G.pt --in photos/ --out translated/`,
+    # run in the folder holding G.pt: the output lies in the checkpoint's folder, fine
+    from replication import cli
+    from replication.translate import translate
+    monkeypatch.chdir(trained.parent)
+    Path("photos").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("photos/a.png")
+    assert cli.main(["translate", "--checkpoint", trained.name, "--in", "photos/",
+                     "--out", "translated/"]) == 0
+    assert sorted(read_folder(Path("translated"))) == ["a.png"]
+
+
+@pytest.mark.parametrize("command", ["generate", "translate"])
+def test_a_read_only_output_folder_is_one_line(command, trained, tmp_path, capsys, read_only):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    read_only(parent)
+    argv = {"generate": ["generate", "--checkpoint", str(trained)],
+            "translate": ["translate", "--checkpoint", str(trained), "--in", str(photos)]}
+    err = cli_error([*argv[command], "--out", str(parent / "out")], capsys)
+    assert str(parent / "out") in err and "read-only" in err
+
+
+@pytest.mark.parametrize("device", ["mps", "bogus", "cuda:x"])
+def test_an_unsupported_device_option_is_one_line(device, trained, tmp_path, capsys):
+    err = cli_error(["generate", "--checkpoint", str(trained), "--out", str(tmp_path / "o"),
+                     "--device", device], capsys)
+    assert repr(device) in err and "cuda:N" in err
+
+
+def test_a_batch_size_below_one_never_empties_the_earlier_output(trained, tmp_path):
+    from replication.errors import ConfigError
+    from replication.translate import translate
+    generate(trained, tmp_path / "out")
+    for run in (lambda: generate(trained, tmp_path / "out", batch_size=-1),
+                lambda: generate(trained, tmp_path / "out", batch_size=0),
+                lambda: translate(trained, tmp_path / "out", tmp_path / "t", batch_size=-1)):
+        with pytest.raises(ConfigError, match="batch-size"):
+            run()
+    assert sorted(read_folder(tmp_path / "out")) == ["0.png", "1.png", "2.png"]

@@ -142,3 +142,15 @@ def test_an_unreadable_scores_file_counts_as_not_scored(tmp_path, capsys):
 ])
 def test_short_reason(reason, short):
     assert status.short_reason(reason) == short
+
+
+@pytest.mark.parametrize("text, why", [("{not json", "Expecting property name"),
+                                       ('{"seeds": {"seed-0": [1]}}', "seeds.seed-0 is a list")])
+def test_status_says_why_a_scores_file_is_not_used(text, why, tmp_path, capsys):
+    write_workspace(tmp_path, {"maps_l1_cgan": seeds({"psnr_ssim": PSNR}, {"psnr_ssim": PSNR})})
+    touch(tmp_path / "metrics/facades_l1_cgan/scores.json", text)
+    code, out = run_status(capsys, "--check")
+    assert code == 1
+    (line,) = [l for l in out.splitlines() if "metrics/facades_l1_cgan/scores.json" in l]
+    assert out.splitlines()[out.splitlines().index(line) - 1] == "not scored, why:"
+    assert why in line and "rerun its score stage" in line

@@ -243,8 +243,8 @@ def test_mixed_protocols_are_marked_and_not_judged(tmp_path):
 
 def test_output_folder_is_replaced_whole(tmp_path):
     root = write_workspace(tmp_path)
-    (root / "tables").mkdir()
-    (root / "tables" / "stale.md").write_text("old")
+    render(root)
+    (root / "tables" / "stale.md").write_text("old")  # in an earlier `tables` output
     out = render(root)
     assert not (out / "stale.md").exists()
     expected = {"table1", "table2", "table3", "table4", "table6", "color", "fid_kid_cityscapes",
@@ -467,3 +467,62 @@ def test_tables_say_what_machine_and_torch_computed_them(tmp_path):
     line = "AMD EPYC (2 threads), torch 2.14.1: 1 experiment(s)"
     assert f"- {line}" in (out / "README.md").read_text()
     assert f"Computed on: {line}" in (out / "table1.md").read_text()
+
+
+# --- what tables may replace, and scores files of the wrong shape ----------------------
+
+def tables_cli(root: Path, out, capsys) -> tuple[int, str]:
+    from replication import cli
+    capsys.readouterr()
+    code = cli.main(["tables", "--params", str(root / "params.yaml"),
+                     "--metrics", str(root / "metrics"), "--out", str(out)])
+    return code, capsys.readouterr().err.strip()
+
+
+def tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("where", ["metrics", "workspace", "a folder of mine", "a file",
+                                   "inside metrics"])
+def test_tables_never_replace_what_they_did_not_write(where, tmp_path, capsys, monkeypatch):
+    root = write_workspace(tmp_path)
+    monkeypatch.chdir(root)
+    (root / "mine").mkdir()
+    (root / "mine" / "notes.md").write_text("mine")
+    (root / "notes.txt").write_text("mine")
+    out = {"metrics": root / "metrics", "workspace": root, "a folder of mine": root / "mine",
+           "a file": root / "notes.txt", "inside metrics": root / "metrics" / "tables"}[where]
+    before = tree(root)
+    code, err = tables_cli(root, out, capsys)
+    assert code == 1 and err.startswith("error: ") and "\n" not in err and str(out) in err
+    assert tree(root) == before
+
+
+def test_a_read_only_tables_folder_is_one_line(tmp_path, capsys, read_only):
+    (tmp_path / "ws").mkdir()
+    root = write_workspace(tmp_path / "ws")
+    (tmp_path / "ro").mkdir()
+    read_only(tmp_path / "ro")
+    code, err = tables_cli(root, tmp_path / "ro" / "tables", capsys)
+    assert code == 1 and "\n" not in err and "read-only" in err
+
+
+@pytest.mark.parametrize("text, why", [
+    ('{"experiment": "x", "seeds": {"seed-0": {"fcn_score_official": {"per_pixel_a', "unreadable"),
+    ('[1, 2]', "not a mapping"),
+    ('{"seeds": {"seed-0": "fcn_score_official"}}', "seed-0"),
+    ('{"seeds": {"seed-0": {"fcn_score_official": [0.6, 0.1, 0.2]}}}', "fcn_score_official"),
+    ('{"seeds": {"seed-0": {"fcn_score_official": {"per_pixel_acc": "high"}}}}', "no number"),
+    ('{"task": [1], "seeds": {}}', "task"),
+    ('{"machine": "laptop", "seeds": {}}', "machine"),
+    ('{"scale": 3, "seeds": {}}', "scale"),
+])
+def test_a_scores_file_of_the_wrong_shape_is_a_gap_with_its_reason(text, why, tmp_path):
+    root = write_workspace(tmp_path)
+    (root / "metrics" / "cityscapes-l1-cgan" / "scores.json").write_text(text)
+    out = render(root)
+    row = csv_row(out, "table1", "L1+cGAN")
+    assert pd.isna(row.per_pixel_acc_mean) and why in row.gap
+    assert why in (out / "table1.md").read_text()

@@ -18,9 +18,10 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from replication.datasets import VERIFIED_MARKER
+from replication.datasets import VERIFIED_MARKER, is_installed_dataset
 from replication.errors import ConfigError, DownloadError
 from replication.fileio import atomic_dir, write_json, write_text
+from replication.layout import DATASET_PROTECTED
 
 PHOTOS_ZIP = "leftImg8bit_trainvaltest.zip"
 LABELS_ZIP = "gtFine_trainvaltest.zip"
@@ -58,7 +59,8 @@ def build_cityscapes_pairs(zips_dir: str | Path, root: str | Path, size: int = 2
     with _open_zip(photos_path) as photos, _open_zip(labels_path) as labels:
         frames = {split: _frames(photos, split) for split in SPLITS}
         _check_counts(frames, expected_counts, photos_path)  # before the slow part
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "download", inputs=[photos_path, labels_path],
+                        protected=DATASET_PROTECTED, own=is_installed_dataset) as tmp:
             for split in SPLITS:
                 _write_pairs(photos, labels, split, frames[split], tmp / split, size,
                              _RESAMPLE[label_resample], progress)

@@ -37,9 +37,11 @@ from replication.params import active_scale, load_params, scale_data, section_co
 from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZIP,
                                                build_cityscapes_pairs, official_zips)
 from replication.datasets import (BASE_URL, DATASETS, PAPER_DATASETS, VERIFIED_MARKER,
-                                       DatasetInfo, dataset_url, get_dataset, is_upstream)
+                                 DatasetInfo, dataset_url, get_dataset, is_installed_dataset,
+                                 is_upstream)
 from replication.errors import DownloadError
 from replication.fileio import atomic_dir, write_json
+from replication.layout import DATASET_PROTECTED
 
 DEFAULT_ROOT = DataConfig.root
 # Inputs no stage can download (behind the Cityscapes login) live in the DVC-tracked
@@ -135,7 +137,9 @@ def _install(archive: Path, info: DatasetInfo, dest: Path, url: str | None,
     size = archive.stat().st_size
     checks = _size_checks(archive, info, url, size)
     width, height = info.pair_size
-    with atomic_dir(dest) as tmp:  # renamed to `dest` only if every check passes
+    # renamed to `dest` only if every check passes; an existing `dest` only if installed
+    with atomic_dir(dest, "download", inputs=[archive], protected=DATASET_PROTECTED,
+                    own=is_installed_dataset) as tmp:
         counts = _extract(archive, info, tmp)
         checks += ["gzip stream complete (CRC and length)",
                    f"layout {info.name}/<split>/*.jpg, no hidden or outside paths",

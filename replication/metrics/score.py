@@ -23,7 +23,7 @@ from pathlib import Path
 from replication import layout
 from replication.devices import machine
 from replication.config import ExperimentConfig
-from replication.params import active_scale, load_experiment, load_params
+from replication.params import active_scale, load_experiment, load_params, seed_option
 from replication.fast import fp32_exact
 from replication.fileio import write_json
 from replication.metrics.headline import write_headline
@@ -114,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: params.yaml)")
     parser.add_argument("--experiment", "-e", required=True,
                         help="experiment name from params.yaml `experiments`")
-    parser.add_argument("--seed", type=int, action="append",
+    parser.add_argument("--seed", type=seed_option, action="append",
                         help="score this training seed only (repeatable); default: all seeds")
     parser.add_argument("--device", help="overrides scoring.device: auto | cpu | cuda | cuda:N")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from replication.config import deep_merge, from_dict
+from replication.config import check_count, check_device, check_finite, deep_merge, from_dict
 from replication.errors import ConfigError
 from replication.metrics import fcn, fid
 from replication.params import active_scale
@@ -47,6 +47,8 @@ class ScoringConfig:
     metrics: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_finite(self, "scoring.")  # config.py's rules, as for the experiments
+        check_device("scoring.device", self.device)
         for name, chosen in self.metrics.items():
             if not isinstance(chosen, list) or not chosen:
                 raise ConfigError(f"scoring.metrics.{name}={chosen!r} must be a non-empty list "
@@ -59,8 +61,11 @@ class ScoringConfig:
                     "segmenter.batch_size", "segmenter.log_every", "segmenter.fc_width"):
             section, _, name = key.rpartition(".")
             value = getattr(getattr(self, section) if section else self, name)
-            if value < 1:
-                raise ConfigError(f"scoring.{key}={value} must be >= 1")
+            check_count(f"scoring.{key}", value)
+        for i, width in enumerate(self.segmenter.widths):
+            check_count(f"scoring.segmenter.widths[{i}]", width)
+        if not 0 < self.segmenter.lr <= 1:
+            raise ConfigError(f"scoring.segmenter.lr={self.segmenter.lr} is outside (0, 1]")
 
 
 def _scoring_config(section: dict, where: str) -> ScoringConfig:

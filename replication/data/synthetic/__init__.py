@@ -32,6 +32,7 @@ from replication.data.synthetic import cityscapes, facades, generic, maps
 from replication.data.synthetic.generic import Renderer
 from replication.errors import ConfigError, DataError
 from replication.fileio import atomic_dir, atomic_path, write_json
+from replication.layout import DATASET_PROTECTED
 
 DEFAULT_TRAIN, DEFAULT_TEST = 100, 30  # images in "train" / in every other split
 DEFAULT_SIZE = 64  # side of each half in a dataset folder (upstream: 256)
@@ -99,7 +100,7 @@ def make_synthetic(name: str, root: str | Path, *, size: int = DEFAULT_SIZE,
     counts = _check_request(name, size, counts, seed, quality, default_counts(name))
     out = Path(root) / name
     _refuse_foreign(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "synth", protected=DATASET_PROTECTED, own=_is_synthetic) as tmp:
         for split, count in counts.items():
             (tmp / split).mkdir()
             for number in range(1, count + 1):
@@ -144,15 +145,17 @@ def _check_request(name, size, counts, seed, quality, defaults: dict) -> dict[st
 
 def _refuse_foreign(out: Path) -> None:
     """Only ever replace a synthetic dataset: a real download must never be overwritten."""
-    if not out.exists():
-        return
-    try:
-        synthetic = json.loads((out / VERIFIED_MARKER).read_text()).get("synthetic") is True
-    except (OSError, ValueError, AttributeError):
-        synthetic = False
-    if not synthetic:
+    if out.exists() and not _is_synthetic(out):
         raise DataError(f"{out} exists and is not a synthetic dataset; "
                         f"move it away or choose another --root")
+
+
+def _is_synthetic(out: Path) -> bool:
+    """`out` is a stand-in this command wrote (its install record says so)."""
+    try:
+        return json.loads((out / VERIFIED_MARKER).read_text()).get("synthetic") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # --- writing an upstream archive: a stand-in for the upstream host -------------------
