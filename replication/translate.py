@@ -1,7 +1,8 @@
 """`replication translate`: run a generator on a folder of new single images.
 
-Each image (any size; RGBA, grayscale and palette images are converted to RGB, with one
-warning line) is resized (bicubic) to the model's image size, translated with the
+Each image (any size up to images.MAX_PIXELS, ~89 megapixels, Pillow's decompression-bomb
+limit: a larger one is refused in one line before it is decoded; RGBA, grayscale,
+16-bit and palette images are converted to 8-bit RGB, with one warning line) is resized (bicubic) to the model's image size, translated with the
 checkpoint's own test-time settings (paper: dropout on, test-batch BatchNorm), resized
 back to its own size and written as <name>.png. Accepts this code's generator.pt and the
 authors' released pytorch-CycleGAN-and-pix2pix U-Nets (latest_net_G.pth).
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from replication.data.images import MAX_PIXELS, open_image, to_rgb
 from replication.data.paired import list_images, to_uint8, to_unit_range, warn_if_converted
 from replication.devices import resolve_device
 from replication.config import check_count
@@ -27,16 +29,19 @@ from replication.monitor import ProgressLines
 
 
 def read_image(path: Path) -> Image.Image:
-    """One input image, upright (EXIF orientation applied) and RGB."""
+    """One input image, upright (EXIF orientation applied) and 8-bit RGB (16-bit samples
+    scaled, images.to_rgb); more than images.MAX_PIXELS pixels is refused undecoded."""
     try:
-        with Image.open(path) as img:
+        with open_image(path, path, TOO_LARGE) as img:
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return img if img.mode == "RGB" else img.convert("RGB")
+            return to_rgb(ImageOps.exif_transpose(img))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         detail = (str(err).splitlines() or ["unreadable"])[0][:120]
         raise DataError(f"{path}: cannot decode image ({detail}); the file is corrupt or "
                         "not an image — replace or remove it") from None
+
+
+TOO_LARGE = "scale it down (any size up to that is translated) or leave it out"
 
 
 def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *,
@@ -89,8 +94,8 @@ def add_arguments(parser) -> None:
                         help="a generator.pt or a released latest_net_G.pth; its settings "
                              "(image size, test-time mode) are the defaults")
     parser.add_argument("--in", dest="in_dir", metavar="DIR", required=True,
-                        help="folder of single input images (.jpg/.png, any size; not A|B "
-                             "pairs: each image IS the input x)")
+                        help=f"folder of single input images (.jpg/.png, any size up to "
+                             f"{MAX_PIXELS:,} pixels; not A|B pairs: each image IS the input x)")
     parser.add_argument("--out", metavar="DIR", required=True,
                         help="output folder: one <name>.png per input, at the input's size "
                              "(replaced as a whole)")

@@ -77,3 +77,19 @@ def read_only():
     yield make
     for step in reversed(undo):
         step()
+
+
+def huge_png(path: Path, width: int = 40000, height: int = 40000) -> Path:
+    """A PNG of a few dozen bytes whose header claims width x height RGB pixels (a few
+    pixel bytes follow): a decoder that trusted the header would allocate W*H*3 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return path

@@ -347,3 +347,37 @@ def test_a_batch_size_below_one_never_empties_the_earlier_output(trained, tmp_pa
         with pytest.raises(ConfigError, match="batch-size"):
             run()
     assert sorted(read_folder(tmp_path / "out")) == ["0.png", "1.png", "2.png"]
+
+
+# --- inputs translate refuses or scales -------------------------------------------------
+
+@pytest.mark.parametrize("size", [(14000, 14000), (10000, 10000)])
+def test_translate_refuses_an_image_over_the_pixel_limit_in_one_line(size, trained, tmp_path,
+                                                                    capsys):
+    # 14000^2 is past Pillow's error limit (2 x 89.5 MP), 10000^2 past its warning limit
+    from conftest import huge_png
+    photos = tmp_path / "photos"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
+    huge_png(photos / "huge.png", *size)
+    err = cli_error(["translate", "--checkpoint", str(trained), "--in", str(photos),
+                     "--out", str(tmp_path / "out")], capsys)
+    assert str(photos / "huge.png") in err and f"{size[0] * size[1]:,} pixels" in err
+    assert "89,478,485" in err and not (tmp_path / "out").exists()
+
+
+def test_translate_scales_16_bit_images_instead_of_clipping(trained, tmp_path, capsys):
+    # a 16-bit grayscale ramp: sample v becomes round(v * 255 / 65535), not min(v, 255)
+    from replication.translate import read_image
+    ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1040).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")  # uint16: mode I;16
+    with Image.open(tmp_path / "deep.png") as img:
+        assert img.mode.startswith("I;16") or img.mode == "I"  # Pillow kept 16 bits
+    rgb = np.asarray(read_image(tmp_path / "deep.png"))
+    expected = np.rint(ramp.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert rgb.shape == (8, 8, 3) and all(np.array_equal(rgb[..., c], expected) for c in range(3))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (tmp_path / "deep.png").rename(photos / "deep.png")
+    from replication.translate import translate
+    translate(trained, photos, tmp_path / "out")
+    assert "16-bit samples, scaled to 8 bits" in capsys.readouterr().err

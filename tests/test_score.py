@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
+from conftest import huge_png
 from replication.errors import ScoringError
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
@@ -416,3 +417,43 @@ def test_a_generated_image_of_the_wrong_size_is_an_error(metric, tmp_path, monke
         mean_colour_session(session)
         with pytest.raises(ScoringError, match=r"2\.png is 32x32 but .* image size is 16"):
             METRICS[metric](session, tmp_path / "gen")
+
+
+def test_the_output_marker_generate_writes_is_not_a_stray_file(tmp_path, monkeypatch):
+    from replication.fileio import OUTPUT_MARKER
+    monkeypatch.chdir(tmp_path)
+    write_val_pairs(tmp_path, count=2)
+    with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:
+        gen = tmp_path / "gen"
+        for path in session.real_files():
+            save(gen / path.name, np.asarray(Image.open(path)))
+        (gen / OUTPUT_MARKER).write_text('{"command": "generate"}')
+        assert [p.name for p in session.generated_files(gen)] == ["1.png", "2.png"]
+
+
+def truncated_png(path):
+    save(path, np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # the header and half the pixels
+
+
+def huge_png_header(path):
+    huge_png(path, 40000, 40000)
+
+
+@pytest.mark.parametrize("broken, needle", [(truncated_png, "cannot decode"),
+                                            (huge_png_header, "pixels")])
+@pytest.mark.parametrize("metric", ["color_hist", "fid_kid", "psnr_ssim"])
+def test_a_broken_generated_image_is_one_line_naming_it(broken, needle, metric, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_val_pairs(tmp_path, count=2)
+    save(tmp_path / "gen/1.png", red_split_image())
+    broken(tmp_path / "gen/2.png")
+    with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:
+        mean_colour_session(session)
+        with pytest.raises(ScoringError) as err:
+            METRICS[metric](session, tmp_path / "gen")
+    message = str(err.value)
+    assert "\n" not in message and str(tmp_path / "gen" / "2.png") in message
+    assert needle in message and "replication generate" in message

@@ -25,6 +25,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from replication.config import DataConfig
+from replication.data.images import is_16_bit, open_image
 from replication.datasets import IMAGE_SUFFIXES
 from replication.errors import DataError
 
@@ -59,7 +60,7 @@ def list_images(folder: Path, missing: str = "folder not found") -> list[Path]:
 def read_pair(path: Path, size: int) -> np.ndarray:
     """Decode one A|B file into a (6, size, size) uint8 array: A channels then B."""
     try:
-        with Image.open(path) as img:
+        with open_image(path, path, "replace the file with the dataset's own") as img:
             img.load()
             mode, (width, height) = img.mode, img.size
             if mode in GRAYSCALE_MODES:
@@ -85,17 +86,19 @@ def warn_if_converted(files: list[Path], what: str = "pairs",
     converted = []
     for path in files:
         try:
-            with Image.open(path) as img:  # the header only
+            with open_image(path, path) as img:  # the header only
                 mode = img.mode
-        except (UnidentifiedImageError, OSError):
-            continue  # read_pair names the broken file
+        except (UnidentifiedImageError, OSError, DataError):
+            continue  # the reader names the broken (or too large) file
         if mode != "RGB" and mode not in refused:
             converted.append((path, mode))
     if converted:
         path, mode = converted[0]
         alpha = ", alpha dropped" if "A" in mode else ""
+        deep = sum(is_16_bit(m) for _, m in converted)
+        scaled = f" ({deep} with 16-bit samples, scaled to 8 bits)" if deep else ""
         print(f"warning: {len(converted)} of {len(files)} {what} in {path.parent} are not RGB "
-              f"(e.g. {path.name} is {mode}{alpha}); converted to RGB", file=sys.stderr)
+              f"(e.g. {path.name} is {mode}{alpha}); converted to RGB{scaled}", file=sys.stderr)
 
 
 def decode_folder(files: list[Path], size: int, threads: int = 4) -> torch.Tensor:

@@ -18,9 +18,11 @@ import torch
 from PIL import Image
 
 from replication.config import ExperimentConfig
+from replication.data.images import TooManyPixels, open_image
 from replication.data.paired import TestPairs
 from replication.devices import resolve_device
 from replication.errors import ScoringError
+from replication.fileio import OUTPUT_MARKER
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
 from replication.metrics.settings import ScoringConfig
 
@@ -96,11 +98,7 @@ class Session:
         extra or missing one is an error, never silently scored), each at the image size."""
         files = generated_files(folder, self.names)
         for path in files:
-            with Image.open(path) as img:  # the header only
-                width, height = img.size
-            if (width, height) != (self.size, self.size):
-                raise ScoringError(f"{path} is {width}x{height} but the experiment's image size "
-                                   f"is {self.size}; regenerate it")
+            check_generated_image(path, self.size)
         return files
 
     def real_files(self) -> list[Path]:
@@ -125,6 +123,27 @@ class Session:
         return self.models[key]
 
 
+REGENERATE = "rerun `replication generate`"
+
+
+def check_generated_image(path: Path, size: int) -> None:
+    """`path` decodes whole (a truncated PNG fails here, in one line, not inside a metric)
+    and is size x size pixels; its header is checked before any pixel is decoded."""
+    try:
+        with open_image(path, path, REGENERATE) as img:
+            width, height = img.size
+            if (width, height) != (size, size):
+                raise ScoringError(f"{path} is {width}x{height} but the experiment's image "
+                                   f"size is {size}; regenerate it")
+            img.load()
+    except TooManyPixels as err:
+        raise ScoringError(str(err)) from None
+    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError: an OSError
+        detail = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise ScoringError(f"{path}: cannot decode the image ({detail}); {REGENERATE}") \
+            from None
+
+
 def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
     """`folder`/<name>.png for each name; missing or extra files are an error."""
     folder = Path(folder)
@@ -132,7 +151,7 @@ def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
         raise ScoringError(f"{folder}: no generated images; run `replication generate` "
                            "(dvc stage generate@<experiment>) first")
     expected = [f"{n}.png" for n in names]
-    present = {p.name for p in folder.iterdir()}
+    present = {p.name for p in folder.iterdir()} - {OUTPUT_MARKER}  # generate's own note
     missing = [n for n in expected if n not in present]
     if missing:
         raise ScoringError(f"{folder}: {len(missing)} of {len(names)} test images have no "
