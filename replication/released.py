@@ -24,6 +24,9 @@ from replication.models import reference
 RELEASED_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
 # the download script's list; all are pix2pix U-Nets (unet_256, --norm batch)
 RELEASED_MODELS = ("facades_label2photo", "sat2map", "map2sat", "edges2shoes", "day2night")
+# Download bound (fetch.py): a unet_256 with ngf 64 has 54.4M float32 parameters, 218 MB;
+# twice that and more
+MAX_RELEASED_BYTES = 512 << 20
 
 
 def check_released(cfg: ExperimentConfig) -> None:
@@ -48,7 +51,7 @@ def install(cfg: ExperimentConfig, run: Path, progress: bool = True) -> dict:
     path = released_file(run, cfg.released)
     if not path.is_file():
         fetch.fetch(fetch.source_url(RELEASED_URL.format(name=cfg.released)), path,
-                    progress=progress)
+                    progress=progress, max_bytes=MAX_RELEASED_BYTES)
     G, saved = load_released(path, cfg)
     checkpoints.save_generator(G, saved, cfg.seeds[0], 0, layout.generator_path(run))
     return {"released": cfg.released, "file": str(path), "url": fetch.origin(path),

@@ -15,13 +15,16 @@ class ArchiveServer:
     cut_after, cut_times: the first `cut_times` bodies announce their full Content-Length
         but the connection closes after `cut_after` bytes of body.
     ignore_range: answer Range requests with the whole file (200), as some servers do.
+    no_length: send no Content-Length (the body ends when the connection closes).
     """
 
     def __init__(self, files: dict[str, bytes], fail_first: int = 0, cut_after: int | None = None,
-                 cut_times: int = 0, ignore_range: bool = False):
+                 cut_times: int = 0, ignore_range: bool = False, no_length: bool = False):
         self.files, self.fail_first = files, fail_first
         self.cut_after, self.cut_times, self.ignore_range = cut_after, cut_times, ignore_range
+        self.no_length = no_length
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+        self.authorization: list[str | None] = []  # each request's Authorization header
         self._cuts = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -43,6 +46,7 @@ class ArchiveServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 server.requests.append((self.path, self.headers.get("Range")))
+                server.authorization.append(self.headers.get("Authorization"))
                 server.respond(self)
 
             def log_message(self, *args):  # keep test output quiet
@@ -69,7 +73,8 @@ class ArchiveServer:
         m = re.fullmatch(r"bytes=(\d+)-", h.headers.get("Range") or "")
         if m is None or self.ignore_range:
             h.send_response(200)
-            h.send_header("Content-Length", str(size))
+            if not self.no_length:
+                h.send_header("Content-Length", str(size))
             h.end_headers()
             return 0
         start = int(m[1])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
+import gzip
 import io
 import json
 import tarfile
@@ -363,3 +365,161 @@ def test_duplicate_members_count_once(tmp_path):
     marker = json.loads((tmp_path / "facades" / ".verified.json").read_text())
     assert marker["counts"] == {"train": 2, "val": 2}
     assert len(list((tmp_path / "facades" / "train").iterdir())) == 2
+
+
+# --- bounds: every member, the whole archive, every body ------------------------------
+
+def tiny_facades() -> datasets.DatasetInfo:
+    return datasets.DATASETS["facades"]  # the autouse fixture's: 3 + 2 pairs of 512x256
+
+
+def padded_jpeg(total: int) -> bytes:
+    """A valid 512x256 JPEG followed by zeros up to `total` bytes: Pillow decodes it."""
+    data = jpeg()
+    return data + bytes(total - len(data))
+
+
+def test_bounds_follow_from_the_registry_facts():
+    # 512x256 RGB is 393,216 bytes raw: a JPEG of it at most twice that plus 64 KiB;
+    # 5 pairs (+25%) of those unpacked, plus 1 KiB of tar per member in the .tar.gz
+    info = tiny_facades()
+    assert info.max_image_bytes == 2 * 393_216 + 65_536
+    assert info.max_install_bytes == 851_968 * 5 * 5 // 4
+    assert info.max_archive_bytes == info.max_install_bytes + 1024 * 5 * 5 // 4
+
+
+def tar_claiming(name: str, size: int, data: bytes = b"") -> bytes:
+    """A .tar.gz whose member header claims `size` bytes, followed by only `data`: the
+    refusal must come from the header, before any of the claimed bytes is read."""
+    entry = tarfile.TarInfo(name)
+    entry.size = size
+    return gzip.compress(entry.tobuf(format=tarfile.GNU_FORMAT) + data + bytes(1024))
+
+
+def test_a_member_claiming_1_5_gib_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(tar_claiming("facades/train/1.jpg", 3 << 29, jpeg()))
+    with pytest.raises(DownloadError) as err:
+        download_dataset("facades", tmp_path / "root", archive=path, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "facades/train/1.jpg is 1,610,612,736 bytes" in message
+    assert not (tmp_path / "root" / "facades").exists()
+
+
+def test_a_jpeg_padded_with_zeros_is_refused(tmp_path):
+    members = upstream_members()
+    members["facades/train/2.jpg"] = padded_jpeg(tiny_facades().max_image_bytes + 1)
+    with serve(make_tar(members)) as server:
+        with pytest.raises(DownloadError, match=r"train/2\.jpg is 851,969 bytes, more than "
+                                                r"the 851,968 any 512x256 JPEG needs"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert_nothing_installed(tmp_path)
+
+
+def test_an_archive_unpacking_to_more_than_the_dataset_can_take_is_refused(tmp_path):
+    # 8 members each under the per-image bound: together past 5 x 1.25 of them
+    members = {f"facades/train/{i}.jpg": padded_jpeg(800_000) for i in range(1, 9)}
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(make_tar(members))
+    assert path.stat().st_size < 100_000  # a few KB of gzip
+    with pytest.raises(DownloadError, match="unpacks to more than 5,324,800 bytes"):
+        download_dataset("facades", tmp_path / "root", archive=path, progress=False,
+                         check_counts=False)
+    assert not (tmp_path / "root" / "facades").exists()
+    assert [p.name for p in (tmp_path / "root").iterdir()] == []  # no temporary folder
+
+
+def test_zeros_after_the_tar_end_are_bounded_too(tmp_path, archive):
+    tar = gzip.decompress(archive)
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(gzip.compress(tar + bytes(tiny_facades().max_install_bytes)))
+    with pytest.raises(DownloadError, match="unpacks to more than"):
+        download_dataset("facades", tmp_path / "root", archive=path, progress=False)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A real JPEG whose frame header (SOF0) is patched to claim width x height."""
+    data = bytearray(jpeg(size=(16, 16)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [40000, 10000])
+def test_a_jpeg_claiming_too_many_pixels_is_one_line(side, tmp_path):
+    # 40000^2 is past Pillow's error limit, 10000^2 past its warning limit
+    members = upstream_members()
+    members["facades/val/1.jpg"] = jpeg_claiming(side, side)
+    path = tmp_path / "facades.tar.gz"
+    path.write_bytes(make_tar(members))
+    with pytest.raises(DownloadError) as err:
+        download_dataset("facades", tmp_path / "root", archive=path, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "facades/val/1.jpg" in message
+    assert f"{side * side:,} pixels" in message
+
+
+def test_a_body_without_length_is_cut_at_the_bound_and_deleted(tmp_path):
+    body = bytes(tiny_facades().max_archive_bytes + (1 << 20))
+    with serve(body, no_length=True) as server:
+        with pytest.raises(DownloadError, match="the body passed 5,331,200 bytes") as err:
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert "\n" not in str(err.value)
+    assert downloads(tmp_path) == []  # no .part: never resumed
+
+
+def test_an_announced_length_over_the_bound_is_refused_before_the_body(tmp_path):
+    body = bytes(tiny_facades().max_archive_bytes + 1)
+    with serve(body) as server:
+        with pytest.raises(DownloadError, match="announces 5,331,201 bytes"):
+            download_dataset("facades", tmp_path, mirror=server.url, progress=False)
+    assert downloads(tmp_path) == [] and len(server.requests) == 1
+
+
+# Under a 1 MiB file-size limit (ulimit -f) the kernel refuses the rest of the .part with
+# EFBIG, as a full disk does with ENOSPC
+FETCH_OVER_THE_LIMIT = """
+import sys
+from pathlib import Path
+from replication import fetch
+from replication.errors import UserError
+try:
+    fetch.fetch(sys.argv[1], Path(sys.argv[2]), retries=0, progress=False, max_bytes=1 << 30)
+except UserError as err:
+    print(err)
+"""
+
+
+def test_a_download_the_disk_refuses_is_one_line_and_leaves_no_part(tmp_path):
+    import subprocess
+    import sys
+    from test_fileio import _one_mib_file_limit
+    dest = tmp_path / "dl" / "facades.tar.gz"
+    with serve(bytes(2 << 20)) as server:
+        child = subprocess.run([sys.executable, "-c", FETCH_OVER_THE_LIMIT,
+                                server.url + "facades.tar.gz", str(dest)],
+                               preexec_fn=_one_mib_file_limit, capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith(f"{dest}.part: could not be written (")
+    assert child.stdout.count("\n") == 1 and "GiB free on its disk" in child.stdout
+    assert not dest.with_name(dest.name + ".part").exists() and not dest.exists()
+
+
+def test_mirror_credentials_are_sent_but_never_printed_or_recorded(tmp_path, archive):
+    with serve(archive) as server:
+        mirror = server.url.replace("http://", "http://lab:s3cr%40t@")
+        download_dataset("facades", tmp_path, mirror=mirror, progress=False)
+        assert server.authorization == ["Basic " + base64.b64encode(b"lab:s3cr@t").decode()]
+        with pytest.raises(DownloadError) as err:  # 404: the message names the URL
+            fetch.fetch(mirror + "missing.tar.gz", tmp_path / "m.tar.gz", progress=False,
+                        max_bytes=1 << 20)
+    assert "s3cr" not in str(err.value) and "lab:***@" in str(err.value)
+    record = (tmp_path / "facades" / ".verified.json").read_text()
+    assert "s3cr" not in record and "lab:***@127.0.0.1" in record
+
+
+def test_credentials_are_not_printed_when_the_host_is_down(tmp_path):
+    mirror = closed_port_url().replace("http://", "http://lab:hunter2@")
+    with pytest.raises(DownloadError) as err:
+        download_dataset("facades", tmp_path, mirror=mirror, retries=0, progress=False)
+    assert "hunter2" not in str(err.value)

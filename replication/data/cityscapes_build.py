@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from replication.data.images import TooManyPixels, open_image
 from replication.datasets import VERIFIED_MARKER, is_installed_dataset
 from replication.errors import ConfigError, DownloadError
 from replication.fileio import atomic_dir, write_json, write_text
@@ -122,12 +123,28 @@ def _write_pairs(photos, labels, split, frames, out_dir, size, label_resample, p
 
 def _read_png(zf: zipfile.ZipFile, member: str) -> Image.Image:
     # the colour labels are RGBA; RGB drops the (constant) alpha channel
-    return Image.open(io.BytesIO(_read_member(zf, member))).convert("RGB")
+    name = f"{zf.filename}: {member}"
+    try:
+        return open_image(io.BytesIO(_read_member(zf, member)), name, LOGIN_HINT).convert("RGB")
+    except TooManyPixels as err:
+        raise CityscapesBuildError(str(err)) from None
+
+
+# Every official file read is one 2048x1024 frame (photo RGB, colour labels RGBA,
+# labelIds L): twice its raw RGBA bytes plus 64 KiB of headers bounds any PNG of it,
+# checked from the zip's directory before a member is decompressed.
+MAX_MEMBER_BYTES = 2 * 2048 * 1024 * 4 + 64 * 1024
 
 
 def _read_member(zf: zipfile.ZipFile, member: str) -> bytes:
     try:
-        return zf.read(member)
+        size = zf.getinfo(member).file_size
+        if size > MAX_MEMBER_BYTES:
+            raise CityscapesBuildError(
+                f"{zf.filename}: {member} is {size:,} bytes, more than the {MAX_MEMBER_BYTES:,} "
+                f"any 2048x1024 frame needs; is it the official {Path(zf.filename).name}? "
+                f"{LOGIN_HINT}")
+        return zf.read(member)  # zipfile reads no more than the size checked above
     except KeyError:
         raise CityscapesBuildError(f"{zf.filename} has no {member}; is it the complete "
                                    f"{Path(zf.filename).name}? {LOGIN_HINT}") from None

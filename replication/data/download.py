@@ -29,11 +29,10 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
-
 from replication import fetch
 from replication.config import DataConfig, DownloadConfig
 from replication.params import active_scale, load_params, scale_data, section_config
+from replication.data.images import TooManyPixels, open_image
 from replication.data.cityscapes_build import (LABELS_ZIP, LOGIN_HINT, PHOTOS_ZIP,
                                                build_cityscapes_pairs, official_zips)
 from replication.datasets import (BASE_URL, DATASETS, PAPER_DATASETS, VERIFIED_MARKER,
@@ -126,7 +125,8 @@ def _find_or_fetch(info, root, archive, mirror, retries, progress) -> tuple[Path
         return Path(archive), None
     placed = root / ".downloads" / f"{info.url_name}.tar.gz"
     if not placed.is_file():  # else: put there by hand, or kept from an earlier run
-        fetch.fetch(dataset_url(info.name, mirror), placed, retries, progress)
+        fetch.fetch(dataset_url(info.name, mirror), placed, retries, progress,
+                    max_bytes=info.max_archive_bytes)
     return placed, fetch.origin(placed)
 
 
@@ -173,24 +173,48 @@ def _size_checks(archive: Path, info: DatasetInfo, url: str | None, size: int) -
 
 
 def _extract(archive: Path, info: DatasetInfo, out: Path) -> dict[str, int]:
-    """Write `<name>/<split>/*.jpg` to `out/<split>/`, checking each; return split counts."""
+    """Write `<name>/<split>/*.jpg` to `out/<split>/`, checking each; return split counts.
+
+    Bounded before anything is read: each image member's size (the tar header's) against
+    info.max_image_bytes, and every member's and the trailing bytes' sum against
+    info.max_install_bytes (members that are skipped are decompressed too)."""
+    unpacked = 0
     try:
         with gzip.open(archive) as gz:
             with tarfile.open(fileobj=gz, mode="r|") as tar:  # one streaming pass
                 for member in tar:
                     split = _member_split(member, info, archive)
+                    unpacked += max(member.size, 0)
+                    _check_bounds(member, split, unpacked, info, archive)
                     if split is None:
                         continue
-                    data = tar.extractfile(member).read()
+                    data = tar.extractfile(member).read(member.size)
                     _check_image(data, member.name, info, archive)
                     (out / split).mkdir(exist_ok=True)
                     (out / split / PurePosixPath(member.name).name).write_bytes(data)
-            while gz.read(fetch.CHUNK):  # read to the end: gzip checks its CRC and length
-                pass
+            # read to the end: gzip checks its CRC and length (bounded like the members)
+            while block := gz.read(fetch.CHUNK):
+                unpacked += len(block)
+                _check_bounds(None, None, unpacked, info, archive)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ArchiveCorrupt(f"{archive} is corrupt or truncated ({err})") from None
     # count what is on disk: a member stored twice under one name is one image, not two
     return {d.name: sum(1 for _ in d.iterdir()) for d in out.iterdir() if d.is_dir()}
+
+
+def _check_bounds(member: tarfile.TarInfo | None, split: str | None, unpacked: int,
+                  info: DatasetInfo, archive: Path) -> None:
+    """One image member at most info.max_image_bytes, the whole archive at most
+    info.max_install_bytes unpacked (datasets.py says where the numbers come from)."""
+    width, height = info.pair_size
+    if split is not None and member.size > info.max_image_bytes:
+        raise DownloadError(f"{archive}: {member.name} is {member.size:,} bytes, more than "
+                            f"the {info.max_image_bytes:,} any {width}x{height} JPEG needs "
+                            "(padding, or not this dataset's image); refusing the archive")
+    if unpacked > info.max_install_bytes:
+        raise DownloadError(f"{archive} unpacks to more than {info.max_install_bytes:,} "
+                            f"bytes, the most {sum(info.splits.values()):,} {width}x{height} "
+                            f"JPEGs of {info.name} can take; refusing the archive")
 
 
 def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> str | None:
@@ -212,9 +236,12 @@ def _member_split(member: tarfile.TarInfo, info: DatasetInfo, archive: Path) -> 
 
 def _check_image(data: bytes, member: str, info: DatasetInfo, archive: Path) -> None:
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # every pixel: a mirror's recompressed copy is trusted on content
-            size = image.size
+        with open_image(io.BytesIO(data), f"{archive}: {member}") as image:
+            size = image.size  # the header: checked before any pixel is decoded
+            if size == info.pair_size:
+                image.load()  # every pixel: a mirror's recompressed copy is trusted on content
+    except TooManyPixels as err:
+        raise DownloadError(f"{err}; refusing the archive") from None
     except (OSError, SyntaxError) as err:  # PIL.UnidentifiedImageError is an OSError
         raise DownloadError(f"{archive}: {member} is not a readable image ({err})") from None
     if size != info.pair_size:

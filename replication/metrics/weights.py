@@ -32,6 +32,10 @@ FCN_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix_extra/fcn-8s-cityscapes.ca
 FCN_FILE = FCN_URL.rsplit("/", 1)[-1]
 DOWNLOADED_FCN = layout.WEIGHTS / FCN_FILE
 RECORD = layout.WEIGHTS / "weights.json"
+# Download bounds (fetch.py): about twice each file's size. The caffemodel: FCN-8s's
+# ~134M float32 parameters, ~0.5 GB; pytorch-fid's Inception weights: ~92 MB.
+MAX_FCN_BYTES = 1 << 30
+MAX_INCEPTION_BYTES = 256 << 20
 
 
 def hub_inception() -> Path:
@@ -57,7 +61,8 @@ def ensure_fcn(configured: str | None, mirror: str | None = None, retries: int =
     found = first_file(fcn_candidates(configured))
     if found is not None:
         return found
-    fetch.fetch(fetch.source_url(FCN_URL, mirror), DOWNLOADED_FCN, retries, progress)
+    fetch.fetch(fetch.source_url(FCN_URL, mirror), DOWNLOADED_FCN, retries, progress,
+                max_bytes=MAX_FCN_BYTES)
     try:
         fcn.fcn8s_from_caffemodel(DOWNLOADED_FCN)  # every layer present, every shape right
     except ScoringError as err:
@@ -74,7 +79,8 @@ def ensure_inception(configured: str | None, mirror: str | None = None, retries:
     if found is not None:
         return found
     dest = hub_inception()
-    fetch.fetch(fetch.source_url(FID_WEIGHTS_URL, mirror), dest, retries, progress)
+    fetch.fetch(fetch.source_url(FID_WEIGHTS_URL, mirror), dest, retries, progress,
+                max_bytes=MAX_INCEPTION_BYTES)
     try:
         fid.load_inception(dest)
     except ScoringError as err:
