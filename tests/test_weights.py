@@ -92,3 +92,43 @@ def test_download_weights_false_asks_no_server(workspace, inception_bytes):
                                    mirror=server.url, progress=False)
     assert server.requests == []
     assert "scoring.download_weights is false" in record["fcn"]["reason"]
+
+
+@pytest.mark.parametrize("junk", [bytes(range(16)), b"\x80\x04\x95pickle", "inception bytes"])
+@pytest.mark.parametrize("download", [True, False])
+def test_a_weights_file_placed_by_hand_is_recorded_only_if_it_loads(junk, download, workspace,
+                                                                    inception_bytes):
+    # 16 junk bytes, the start of a pickle, and a real file of the OTHER network: none
+    # loads, so none is recorded available; each is kept (it is not ours to delete)
+    placed = {"fcn": workspace / "datasets/weights" / weights.FCN_FILE,
+              "inception": workspace / "datasets/weights" / fid.WEIGHTS_FILE}
+    for path in placed.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(inception_bytes if junk == "inception bytes" and path == placed["fcn"]
+                         else junk if isinstance(junk, bytes) else b"\0" * 16)
+    scoring = ScoringConfig(device="cpu", fcn_caffemodel=str(placed["fcn"]),
+                            inception_weights=str(placed["inception"]), download_weights=download)
+    with served(workspace, inception_bytes) as server:
+        record = weights.run_stage(scoring, mirror=server.url, progress=False)
+    assert server.requests == []  # found in place: never downloaded over
+    for name, path in placed.items():
+        assert record[name]["available"] is False, name
+        assert str(path) in record[name]["reason"] and "replace it" in record[name]["reason"]
+        assert path.is_file()
+
+
+def test_a_real_file_placed_by_hand_is_recorded_available(workspace, inception_bytes):
+    placed = workspace / "datasets/weights" / fid.WEIGHTS_FILE
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(inception_bytes)
+    record = weights.run_stage(ScoringConfig(device="cpu", inception_weights=str(placed),
+                                             download_weights=False), progress=False)
+    assert record["inception"]["available"] is True and record["inception"]["path"] == str(placed)
+
+
+def test_a_weights_download_without_length_is_bounded(workspace, monkeypatch):
+    monkeypatch.setitem(weights.MAX_BYTES, "inception", 1 << 20)
+    with ArchiveServer({f"/{fid.WEIGHTS_FILE}": bytes(2 << 20)}, no_length=True) as server:
+        with pytest.raises(DownloadError, match="passed 1,048,576 bytes"):
+            weights.ensure_inception(None, mirror=server.url, progress=False)
+    assert not list((workspace / "hub").rglob("*.part"))

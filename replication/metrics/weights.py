@@ -32,10 +32,9 @@ FCN_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix_extra/fcn-8s-cityscapes.ca
 FCN_FILE = FCN_URL.rsplit("/", 1)[-1]
 DOWNLOADED_FCN = layout.WEIGHTS / FCN_FILE
 RECORD = layout.WEIGHTS / "weights.json"
-# Download bounds (fetch.py): about twice each file's size. The caffemodel: FCN-8s's
+# Download and load bounds: about twice each file's size. The caffemodel: FCN-8s's
 # ~134M float32 parameters, ~0.5 GB; pytorch-fid's Inception weights: ~92 MB.
-MAX_FCN_BYTES = 1 << 30
-MAX_INCEPTION_BYTES = 256 << 20
+MAX_BYTES = {"fcn": 1 << 30, "inception": 256 << 20}
 
 
 def hub_inception() -> Path:
@@ -57,36 +56,63 @@ def first_file(paths: list[Path]) -> Path | None:
 
 def ensure_fcn(configured: str | None, mirror: str | None = None, retries: int = 5,
                progress: bool = True) -> Path:
-    """The authors' caffemodel: found, else downloaded and checked layer by layer."""
+    """The authors' caffemodel: found (and checked), else downloaded and checked layer by
+    layer."""
     found = first_file(fcn_candidates(configured))
     if found is not None:
-        return found
+        return checked_placed("fcn", found)
     fetch.fetch(fetch.source_url(FCN_URL, mirror), DOWNLOADED_FCN, retries, progress,
-                max_bytes=MAX_FCN_BYTES)
-    try:
-        fcn.fcn8s_from_caffemodel(DOWNLOADED_FCN)  # every layer present, every shape right
-    except ScoringError as err:
-        fetch.forget(DOWNLOADED_FCN)
-        raise DownloadError(f"{err}; removed the download") from None
-    return DOWNLOADED_FCN
+                max_bytes=MAX_BYTES["fcn"])
+    return checked_download("fcn", DOWNLOADED_FCN)
 
 
 def ensure_inception(configured: str | None, mirror: str | None = None, retries: int = 5,
                      progress: bool = True) -> Path:
-    """pytorch-fid's Inception weights: found, else downloaded into the torch hub cache
-    and loaded once into pytorch-fid's network (strict: every tensor by name)."""
+    """pytorch-fid's Inception weights: found (and checked), else downloaded into the
+    torch hub cache and loaded once into pytorch-fid's network (strict: every tensor by
+    name)."""
     found = first_file(inception_candidates(configured))
     if found is not None:
-        return found
+        return checked_placed("inception", found)
     dest = hub_inception()
     fetch.fetch(fetch.source_url(FID_WEIGHTS_URL, mirror), dest, retries, progress,
-                max_bytes=MAX_INCEPTION_BYTES)
+                max_bytes=MAX_BYTES["inception"])
+    return checked_download("inception", dest)
+
+
+def check_loads(name: str, path: Path) -> None:
+    """ScoringError unless `path` (at most MAX_BYTES[name]) loads as network `name`: the
+    caffemodel into FCN-8s layer by layer, the Inception file strictly into pytorch-fid's
+    network. What is recorded available is what scoring can load."""
+    size = path.stat().st_size
+    if size > MAX_BYTES[name]:
+        raise ScoringError(f"{path} is {size:,} bytes, more than the {MAX_BYTES[name]:,} "
+                           f"the {name} weights can take")
+    if name == "fcn":
+        fcn.fcn8s_from_caffemodel(path)  # every layer present, every shape right
+    else:
+        fid.load_inception(path)
+
+
+def checked_placed(name: str, path: Path) -> Path:
+    """A file found in place (by hand, or an earlier run): used only if it loads; kept
+    either way (it is not ours to delete)."""
     try:
-        fid.load_inception(dest)
+        check_loads(name, path)
     except ScoringError as err:
-        fetch.forget(dest)
+        raise DownloadError(f"{err}; replace it with the real file (it was found in place "
+                            "and is left as it is)") from None
+    return path
+
+
+def checked_download(name: str, path: Path) -> Path:
+    """A file this stage downloaded: removed again if it does not load."""
+    try:
+        check_loads(name, path)
+    except ScoringError as err:
+        fetch.forget(path)
         raise DownloadError(f"{err}; removed the download") from None
-    return dest
+    return path
 
 
 def describe(path: Path) -> dict:
@@ -108,6 +134,7 @@ def run_stage(scoring, mirror: str | None = None, progress: bool = True) -> dict
                 if path is None:
                     raise DownloadError(f"not in {', '.join(map(str, candidates(configured)))} "
                                         "and scoring.download_weights is false")
+                checked_placed(name, path)
             record[name] = describe(path)
         except DownloadError as err:
             record[name] = {"available": False, "reason": str(err)}
