@@ -288,7 +288,10 @@ def exclusive(folder: str | Path) -> Iterator[None]:
     """Hold `folder`'s lock for the block; a second process gets RunFolderBusy naming the
     holder's PID."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _one_line(folder, err) from None
     with exclusive_file(folder / LOCK_FILE):
         yield
 
@@ -300,15 +303,17 @@ def exclusive_file(lock_path: str | Path, wait: bool = False) -> Iterator[None]:
     process; wait=True: block until it is free."""
     from filelock import FileLock, Timeout
     lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(lock_path, timeout=-1 if wait else 0)
     owner = lock_path.with_name(lock_path.name + LOCK_OWNER_SUFFIX)
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except Timeout:
+    except Timeout:  # a TimeoutError, an OSError: caught first
         holder = owner.read_text().strip() if owner.is_file() else "a process that just started"
         raise RunFolderBusy(f"{lock_path.parent} is in use by {holder}; wait for it to "
                             "finish or stop it, then run again") from None
+    except OSError as err:  # a read-only folder (or a full disk): one line, not filelock's
+        raise _one_line(lock_path, err) from None
     try:
         write_text(owner, f"PID {os.getpid()} on {socket.gethostname()}")
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -381,3 +382,21 @@ def test_translate_scales_16_bit_images_instead_of_clipping(trained, tmp_path, c
     from replication.translate import translate
     translate(trained, photos, tmp_path / "out")
     assert "16-bit samples, scaled to 8 bits" in capsys.readouterr().err
+
+
+def test_what_a_killed_generate_left_in_generated_is_removed_by_the_next(trained, tmp_path):
+    # a SIGTERM/SIGKILL mid-run leaves `.seed-0.<pid>@<host>.<random>.tmp` (partial PNGs)
+    # beside the output; the next generate of that output removes it (its writer is dead)
+    import socket
+    import subprocess
+    from replication.fileio import temp_prefix
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out = tmp_path / "generated" / "x" / "seed-0"
+    left = out.parent / temp_prefix(out).replace(f".{os.getpid()}@", f".{dead.pid}@")
+    left = left.with_name(left.name + "abcd1234.tmp")
+    left.mkdir(parents=True)
+    (left / "0.png").write_bytes(b"partial")
+    assert socket.gethostname()[:64] in left.name
+    generate(trained, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["seed-0"]

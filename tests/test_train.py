@@ -243,3 +243,28 @@ def test_progress_lines_give_rate_and_eta_from_the_clock(capsys):
     now[0] = 80.0
     assert lines.update(90) == "train toy seed 0: 90/100 steps, 1.12 steps/s, ETA 9 s"
     assert capsys.readouterr().out.count("\n") == 2
+
+
+def test_resuming_into_a_read_only_run_folder_is_one_line(toy_dataset, tmp_path, capsys,
+                                                          read_only):
+    from replication import cli
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(toy_dataset), "--out", str(run), "--no-progress",
+            "--set", "generator.ngf=8", "--set", "discriminator.ndf=8",
+            "--set", "data.image_size=32", "--set", "train.iterations=4"]
+    assert cli.main([*argv, "--stop-after", "2"]) == 0
+    state = (run / "checkpoints" / "state.pt").read_bytes()
+    read_only(run)
+    read_only(run / "checkpoints")
+    capsys.readouterr()
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run}") and "\n" not in err and "read-only" in err
+    assert (run / "checkpoints" / "state.pt").read_bytes() == state
+
+
+def test_stop_after_zero_is_refused_not_a_whole_run(toy_dataset, tmp_path):
+    from replication.errors import ConfigError
+    with pytest.raises(ConfigError, match="stop_after=0 must be an integer >= 1"):
+        train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=0, progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
