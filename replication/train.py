@@ -418,7 +418,8 @@ def run(args) -> int:
     if args.out and len(seeds) > 1:
         raise ConfigError("--out names one run folder; pass a single --seed with it")
     if not args.out:  # runs/<name>/: a --data folder's name must be a safe one too
-        layout.check_experiment_name(cfg.name, "--data folder" if args.data else "experiment")
+        layout.check_experiment_name(cfg.name, "--data folder (or give --out DIR)"
+                                     if args.data else "experiment")
     if cfg.released:
         return released.install_stage(cfg, Path(args.out) if args.out else None,
                                       progress=not args.no_progress)

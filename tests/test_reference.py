@@ -215,7 +215,7 @@ def test_generate_with_a_released_checkpoint(released, toy_dataset, tmp_path, ca
     code = cli.main(["generate", "--checkpoint", str(released), "--data", str(toy_dataset),
                      "--set", "data.direction=AtoB", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png", "2.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["0.png", "1.png", "2.png"]
     printed = capsys.readouterr().out
     assert "data.direction=AtoB" in printed and "released" in printed
     # the same images as the reference network itself, in its default train mode
