@@ -400,3 +400,26 @@ def test_what_a_killed_generate_left_in_generated_is_removed_by_the_next(trained
     assert socket.gethostname()[:64] in left.name
     generate(trained, out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["seed-0"]
+
+
+def test_a_full_disk_while_translating_is_one_line_and_keeps_the_earlier_output(
+        trained, tmp_path, monkeypatch, capsys):
+    import errno
+    from replication import cli
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "a.png")
+    argv = ["translate", "--checkpoint", str(trained), "--in", str(photos),
+            "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 0
+    saved = Image.Image.save
+
+    def full(image, fp, *args, **kwargs):
+        if str(fp).endswith("a.png") and ".tmp" in str(fp):  # translate's own writes only
+            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+        return saved(image, fp, *args, **kwargs)
+    monkeypatch.setattr(Image.Image, "save", full)
+    err = cli_error(argv, capsys)
+    assert err.startswith(f"error: {tmp_path / 'out'}: could not be written (") and "GiB free" in err
+    assert sorted(read_folder(tmp_path / "out")) == ["a.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos", "run", "toy"]
