@@ -1,7 +1,12 @@
-"""Atomic writes: nothing half-written is ever left where a reader could find it.
+"""Atomic writes: nothing half-written is ever left where a reader could find it, and
+nothing a command did not write is ever replaced.
 
 Every file the project writes goes to a temporary sibling first and is renamed into
-place (rename is atomic on POSIX within one file system).
+place (rename is atomic on POSIX within one file system). A temporary's name says which
+process made it, so one that a killed process left is removed by the next writer of the
+same path (and .dvcignore keeps it out of every DVC output meanwhile). A folder that a
+command replaces as a whole (atomic_dir) must pass check_replaceable first. A write the
+disk refuses (full, quota, read-only) is one line: WriteFailed.
 """
 
 from __future__ import annotations

@@ -200,9 +200,9 @@ def add_test_time_arguments(parser) -> None:
     parser.add_argument("--mode", choices=("train", "eval"),
                         help="train = paper: dropout on and BatchNorm with test-batch statistics; "
                              "eval = dropout off, running statistics (default: the checkpoint's)")
-    parser.add_argument("--batch-size", type=count_option("--batch-size"), help="test batch size (default: the "
-                                                       "checkpoint's, paper: 1; BatchNorm in "
-                                                       "train mode sees the test batch)")
+    parser.add_argument("--batch-size", type=count_option("--batch-size"),
+                        help="test batch size (default: the checkpoint's, paper: 1; BatchNorm "
+                             "in train mode sees the test batch)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--sample-seed", type=int, default=0,
                         help="seed of the dropout draws (default 0; another seed = another sample)")

@@ -2,9 +2,10 @@
 
 Each image (any size up to images.MAX_PIXELS, ~89 megapixels, Pillow's decompression-bomb
 limit: a larger one is refused in one line before it is decoded; RGBA, grayscale,
-16-bit and palette images are converted to 8-bit RGB, with one warning line) is resized (bicubic) to the model's image size, translated with the
-checkpoint's own test-time settings (paper: dropout on, test-batch BatchNorm), resized
-back to its own size and written as <name>.png. Accepts this code's generator.pt and the
+16-bit and palette images are converted to 8-bit RGB, with one warning line) is resized
+(bicubic) to the model's image size, translated with the checkpoint's own test-time
+settings (paper: dropout on, test-batch BatchNorm), resized back to its own size and
+written as <name>.png. Accepts this code's generator.pt and the
 authors' released pytorch-CycleGAN-and-pix2pix U-Nets (latest_net_G.pth).
 """
 

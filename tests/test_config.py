@@ -254,7 +254,8 @@ def test_an_experiment_given_twice_is_refused_naming_the_line(tmp_path):
 
 def test_a_setting_given_twice_is_refused_in_params_and_overrides(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("experiments:\n  x: {data: {dataset: facades}, train: {lr: 1.0e-4, lr: 2.0e-4}}\n")
+    path.write_text("experiments:\n"
+                    "  x: {data: {dataset: facades}, train: {lr: 1.0e-4, lr: 2.0e-4}}\n")
     assert "'lr' appears twice" in one_line_config_error(lambda: load_experiment(path, "x"))
     message = one_line_config_error(lambda: parse_overrides(["train={lr: 1, lr: 2}"]))
     assert "'lr' appears twice" in message

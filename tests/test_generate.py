@@ -420,6 +420,7 @@ def test_a_full_disk_while_translating_is_one_line_and_keeps_the_earlier_output(
         return saved(image, fp, *args, **kwargs)
     monkeypatch.setattr(Image.Image, "save", full)
     err = cli_error(argv, capsys)
-    assert err.startswith(f"error: {tmp_path / 'out'}: could not be written (") and "GiB free" in err
+    assert err.startswith(f"error: {tmp_path / 'out'}: could not be written (")
+    assert "GiB free" in err
     assert sorted(read_folder(tmp_path / "out")) == ["a.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos", "run", "toy"]
