@@ -181,7 +181,7 @@ def _cell(r, fmt, interval_text) -> str:
     c = r.column
     if r.gap:
         return "—"
-    if r.draws and r.metric != DIVERSITY:
+    if pd.notna(r.draws) and r.metric != DIVERSITY:
         seeds = f"; over seeds {fmt(r.sd_over_seeds, c)}" if pd.notna(r.sd_over_seeds) else ""
         return f"sd over draws {fmt(r.sd_over_draws, c)}{seeds}"
     text = f"{fmt(r.mean, c)}{interval_text(r.lo, r.hi, c)}"
@@ -194,8 +194,10 @@ def _cell(r, fmt, interval_text) -> str:
 
 def markdown_text(title: str, frame: pd.DataFrame, marker: str, boot_text: str) -> str:
     from replication.tables import markdown
-    settings = {r.variant: r.setting for r in frame.itertuples(index=False)
-                if r.variant and not r.variant.startswith("sample-")}
+    settings: dict[str, str] = {}
+    for r in frame.itertuples(index=False):
+        if r.variant and not r.variant.startswith("sample-") and r.metric != DIVERSITY:
+            settings.setdefault(r.variant, r.setting)
     pairings = list(dict.fromkeys(p for p in frame.pairing if isinstance(p, str) and p))
     covers = list(dict.fromkeys(c for c in frame.covers if isinstance(c, str) and c))
     return (f"# {title} ({marker})\n\n"
