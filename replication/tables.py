@@ -447,8 +447,10 @@ def readme(results: Results) -> str:
     records = results.records
     scored = sorted(set(records[records.gap.isna()].experiment) - {GROUND_TRUTH})
     missing = sorted(set(results.experiments) - set(scored))
-    files = "\n".join(f"- [{t}.md]({t}.md) ([csv]({t}.csv)): {results.tables[t]['title']}"
-                      for t in results.tables)
+    titles = {**{t: spec["title"] for t, spec in results.tables.items()},
+              **{t: study["title"] for t, study in (results.test_time or {}).items()}}
+    files = "\n".join(f"- [{t}.md]({t}.md) ([csv]({t}.csv)): {title}"
+                      for t, title in titles.items())
     return README_TEMPLATE.format(
         scale=scale_marker(results), files=files,
         machines="\n".join(f"- {m}" for m in results.machines) or "- not recorded",
