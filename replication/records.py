@@ -101,7 +101,8 @@ class Workspace:
             if path not in self._files:
                 try:
                     self._files[path] = per_image.load(path) if path.is_file() else (
-                        f"no per-image scores ({path} missing)")
+                        "no per-image scores (metrics/<experiment>/per_image/: rerun "
+                        "`replication score`)")
                 except ScoringError as err:
                     self._files[path] = str(err)
             return self._files[path]

@@ -22,7 +22,7 @@ from replication import test_time
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
 from replication.params import experiment_dict
-from replication.records import METRIC_NAMES, Workspace, measure
+from replication.records import Workspace, measure
 from replication.statistics import NO_INTERVAL, difference, intervals
 
 DIVERSITY = "output_diversity"  # score.py: per-pixel std across the K draws, 0-255

@@ -158,8 +158,7 @@ def test_verdicts(rendered):
     assert row.verdict == "reproduced"
     assert (float(row.diff_lo), float(row.diff_hi)) == (pytest.approx(0.3), pytest.approx(0.3))
     assert row.reason == ("seeds paired by name (2); test images not resampled (no per-image "
-                          "scores (" + str(rendered.parent / "metrics" / "cityscapes-l1-cgan" /
-                                           "per_image" / "seed-0.npz") + " missing))")
+                          "scores (metrics/<experiment>/per_image/: rerun `replication score`))")
     # per-class: L1+cGAN 0.10, 0.12 vs L1 0.20, 0.22: differences -0.10, -0.10: below zero
     assert verdict(rendered, "l1cgan-beats-l1", "per_class_acc").verdict == "contradicted"
     # per-pixel: cGAN 0.33, 0.37 vs L1 0.30, 0.34 overlap as mean ± std, but seed by seed
