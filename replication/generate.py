@@ -4,9 +4,10 @@ Paper behaviour by default (docs/method.md, §3.3 of the paper): G runs exactly 
 dropout on, BatchNorm normalising with the test batch's own statistics. `mode="eval"`
 switches both off, `mode="no_dropout"` dropout only. An experiment may ask for the
 test-time study (params generate.modes / generate.samples, replication/test_time.py):
-its other variants go to generated/<experiment>/test-time/<variant>/. Always the whole split (the PyTorch code's default of 50 images is a
-known pitfall, docs/pitfalls.md). The dropout draws are seeded, so a given seed reproduces the
-same images and different seeds give different samples.
+its other variants go to generated/<experiment>/test-time/<variant>/. Always the whole
+split (the PyTorch code's default of 50 images is a known pitfall, docs/pitfalls.md). The
+dropout draws are seeded, so a given seed reproduces the same images and different seeds
+give different samples.
 
 It accepts the authors' released PyTorch generators (`latest_net_G.pth`,
 models/reference.py) as well as this code's generator.pt (translate.py uses the same

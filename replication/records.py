@@ -57,8 +57,8 @@ RECORD_COLUMNS = ["table", "label", "experiment", "column", "reference", "mean",
                   # (params.yaml compare_to, else derived) and that comparison (tables.py):
                   # the baseline's numbers, the difference with its interval and verdict
                   "yours", "baseline", "baseline_label", "baseline_how", "base_mean",
-                  "base_std", "base_n", "base_diff", "base_diff_lo", "base_diff_hi", "base_verdict",
-                  "base_reason"]
+                  "base_std", "base_n", "base_diff", "base_diff_lo", "base_diff_hi",
+                  "base_verdict", "base_reason"]
 
 
 @dataclass

@@ -4,11 +4,11 @@
 numbers (replication/paper_numbers.yaml) and metrics/<experiment>/scores.json, and writes
 into --out one Markdown and one CSV file per table (the paper's Tables 1, 2, 3, 4, 6 and
 the Fig. 7d colour statistics; per dataset FID/KID, PSNR/SSIM and for maps pixel
-accuracy), claims.md/.csv (the paper's
-orderings judged on paired bootstrap intervals, with Spearman rank correlations), the
-test-time study's tables for the experiments that asked for it (test_time_tables.py)
-and a README on how each number was produced. No number is typed here: the paper's come from paper_numbers.yaml,
-ours from the metrics files. A missing input is a gap (—) in the table with its reason
+accuracy), claims.md/.csv (the paper's orderings judged on paired bootstrap intervals,
+with Spearman rank correlations), the test-time study's tables for the experiments that
+asked for it (test_time_tables.py) and a README on how each number was produced. No
+number is typed here: the paper's come from paper_numbers.yaml, ours from the metrics
+files (and their per-image scores, metrics/<experiment>/per_image/). A missing input is a gap (—) in the table with its reason
 stated once under the table, never a crash.
 
 Your experiments (params.yaml experiments that are no row of the paper's tables, e.g. an
@@ -434,7 +434,8 @@ def write_tables(results: Results, out_dir: str | Path) -> None:
             write_csv(tmp / f"{table_id}.csv", wide_table(results, table_id, numeric=True))
         for table_id, study in (results.test_time or {}).items():
             write_text(tmp / f"{table_id}.md", test_time_markdown(
-                study["title"], study["frame"], scale_marker(results), results.bootstrap.describe()))
+                study["title"], study["frame"], scale_marker(results),
+                results.bootstrap.describe()))
             write_csv(tmp / f"{table_id}.csv", study["frame"])
         write_text(tmp / "claims.md", claims_markdown(results))
         write_csv(tmp / "claims.csv", results.claims)
