@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replication.claims import INCONCLUSIVE, WITHIN, compare
+from replication.claims import compare
 from replication.errors import ConfigError
 from replication.params import experiment_dict
 
@@ -125,13 +125,14 @@ def _label(params: dict, name: str) -> str:
 
 
 def with_comparison(ours: dict, base: dict) -> dict:
-    """Your experiment's record with its baseline's number beside it and the verdict."""
+    """Your experiment's record with its baseline's number beside it, the difference
+    with its paired interval and the verdict (claims.compare)."""
     cell = {"base_mean": base["mean"], "base_std": base["std"], "base_n": base["n"]}
     if ours["gap"] or base["gap"]:
         return {**ours, **cell, "base_verdict": "—",
                 "base_reason": f"baseline {base['experiment']}: {base['gap']}" if base["gap"]
                 else "no number of ours"}
-    order, reason = compare(ours, base)
-    verdict = WITHIN if order == INCONCLUSIVE and "overlap" in reason else order
-    return {**ours, **cell, "base_diff": ours["mean"] - base["mean"], "base_verdict": verdict,
-            "base_reason": reason}
+    verdict, reason, d = compare(ours, base)
+    return {**ours, **cell, "base_diff": ours["mean"] - base["mean"],
+            "base_diff_lo": d.lo if d else None, "base_diff_hi": d.hi if d else None,
+            "base_verdict": verdict, "base_reason": reason}

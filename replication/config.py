@@ -122,13 +122,25 @@ class TrainConfig:
 @dataclass(frozen=True)
 class GenerateConfig:
     # paper §3.3: at test time G runs as in training (dropout on, BatchNorm with the test
-    # batch's statistics). "eval" = dropout off, running statistics.
+    # batch's statistics). "eval" = dropout off, running statistics; "no_dropout" =
+    # dropout off, BatchNorm still on the test batch's statistics.
     mode: str = "train"
     batch_size: int = 1  # paper: 1 (BN statistics of a single test image)
     split: str | None = None  # None = data.test_split
     # paper: None, the whole split (the PyTorch code's default of 50 is a known pitfall);
     # N = generate and score the first N test images only (the rehearsal's deviation)
     max_images: int | None = None
+    # The test-time study (docs/test_time.md, replication/test_time.py): each mode listed
+    # is generated and scored beside the others. Paper: its own mode only, ("paper",).
+    #   paper       dropout on, BatchNorm on the test batch's statistics, batch_size
+    #   eval        dropout off, BatchNorm running statistics (the reference's --eval)
+    #   no_dropout  dropout off, BatchNorm on the test batch's statistics
+    #   batch       the paper's mode at test batch size study_batch_size
+    modes: tuple[str, ...] = ("paper",)
+    study_batch_size: int = 16  # the "batch" mode's test batch (paper: batch_size, 1)
+    # K dropout draws per input in the paper's mode (sample seeds 0..K-1, 0 = the tables'
+    # images): the spread of the scores over draws and the outputs' per-pixel std
+    samples: int = 1
 
 
 @dataclass(frozen=True)
@@ -188,8 +200,9 @@ _CHOICES = {
     "train.lr_policy": ("constant", "linear"),
     "train.mode": ("faithful", "fast"),
     "train.fast_precision": ("auto", "fp32", "bf16"),
-    "generate.mode": ("train", "eval"),
+    "generate.mode": ("train", "eval", "no_dropout"),
 }
+STUDY_MODES = ("paper", "eval", "no_dropout", "batch")  # generate.modes (test_time.py)
 
 
 def validate(cfg: ExperimentConfig) -> None:
@@ -217,8 +230,9 @@ def validate(cfg: ExperimentConfig) -> None:
     for key in ("generator.ngf", "discriminator.ndf", "train.batch_size", "train.epochs",
                 "train.log_every", "train.sample_every", "train.checkpoint_every",
                 "train.runs_per_device", "train.seeds_per_process",
-                "generate.batch_size"):
+                "generate.batch_size", "generate.study_batch_size", "generate.samples"):
         check_count(key, _get(cfg, key))
+    _check_study(cfg.generate)
     if cfg.generate.max_images is not None and cfg.generate.max_images < 1:
         raise ConfigError(f"generate.max_images={cfg.generate.max_images} must be >= 1 (or "
                           "null: the whole split, the paper's)")
@@ -271,6 +285,18 @@ def check_device(key: str, name: Any) -> None:
     if not isinstance(name, str) or not DEVICE_NAMES.fullmatch(name):
         raise ConfigError(f"{key}={name!r} is not a device this code runs on; use auto, cpu, "
                           "cuda or cuda:N")
+
+
+def _check_study(g: GenerateConfig) -> None:
+    unknown = [m for m in g.modes if m not in STUDY_MODES]
+    if unknown or len(set(g.modes)) != len(g.modes) or "paper" not in g.modes:
+        raise ConfigError(f"generate.modes={list(g.modes)!r} must list distinct modes of "
+                          f"{list(STUDY_MODES)}, \"paper\" among them (the mode the others are "
+                          "compared with)")
+    if "batch" in g.modes and g.study_batch_size == g.batch_size:
+        raise ConfigError(f"generate.study_batch_size={g.study_batch_size} equals "
+                          "generate.batch_size: the \"batch\" mode would repeat \"paper\"; "
+                          "choose another test batch size")
 
 
 def _check_range(key, value, lo, hi, lo_open=False, hi_open=False):

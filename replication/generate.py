@@ -2,9 +2,12 @@
 
 Paper behaviour by default (docs/method.md, §3.3 of the paper): G runs exactly as in training —
 dropout on, BatchNorm normalising with the test batch's own statistics. `mode="eval"`
-switches both off. Always the whole split (the PyTorch code's default of 50 images is a
-known pitfall, docs/pitfalls.md). The dropout draws are seeded, so a given seed reproduces the
-same images and different seeds give different samples.
+switches both off, `mode="no_dropout"` dropout only. An experiment may ask for the
+test-time study (params generate.modes / generate.samples, replication/test_time.py):
+its other variants go to generated/<experiment>/test-time/<variant>/. Always the whole
+split (the PyTorch code's default of 50 images is a known pitfall, docs/pitfalls.md). The
+dropout draws are seeded, so a given seed reproduces the same images and different seeds
+give different samples.
 
 It accepts the authors' released PyTorch generators (`latest_net_G.pth`,
 models/reference.py) as well as this code's generator.pt (translate.py uses the same
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replication import checkpoints
+from replication import checkpoints, test_time
 from replication.config import DataConfig, ExperimentConfig, check_count
 from replication.data.paired import TestPairs, split_folder, to_uint8
 from replication.errors import CheckpointError, ConfigError
@@ -103,14 +106,14 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
     split = split or cfg.generate.split or data.test_split
     mode = mode or cfg.generate.mode
     batch_size = cfg.generate.batch_size if batch_size is None else batch_size
-    if mode not in ("train", "eval"):
-        raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
+    if mode not in TEST_MODES:
+        raise ConfigError(f"mode={mode!r} must be one of {list(TEST_MODES)} (paper: 'train')")
     check_count("--batch-size", batch_size)
     pairs = TestPairs(data, split, max_images)
     if max_images is not None:
         print(f"deviation: generate.max_images={max_images}: the first {len(pairs)} {split} "
               "images only (paper: the whole split)")
-    G.train(mode == "train")
+    set_test_mode(G, mode)
     torch.manual_seed(seed)
     began = time.perf_counter()
     progress = ProgressLines(f"generate {name or Path(out_dir).name}", len(pairs), unit="images")
@@ -128,6 +131,19 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
             "max_images": max_images,
             "mode": mode, "batch_size": batch_size, "seed": seed, "device": str(dev),
             "seconds": round(seconds, 2), "images_per_second": round(len(pairs) / seconds, 2)}
+
+
+TEST_MODES = ("train", "eval", "no_dropout")
+
+
+def set_test_mode(G: torch.nn.Module, mode: str) -> None:
+    """train (paper §3.3): dropout on, BatchNorm on the batch's statistics; eval: both
+    off (running statistics); no_dropout: dropout off, batch statistics kept."""
+    G.train(mode != "eval")
+    if mode == "no_dropout":
+        for module in G.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.eval()
 
 
 # What the generator was trained to do; generating with other values is a different task.
@@ -197,9 +213,10 @@ def add_test_time_arguments(parser) -> None:
     """How G runs at test time (generate and translate): the checkpoint's settings unless
     changed here."""
     from replication.params import count_option
-    parser.add_argument("--mode", choices=("train", "eval"),
+    parser.add_argument("--mode", choices=TEST_MODES,
                         help="train = paper: dropout on and BatchNorm with test-batch statistics; "
-                             "eval = dropout off, running statistics (default: the checkpoint's)")
+                             "eval = dropout off, running statistics; no_dropout = dropout off, "
+                             "test-batch statistics (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=count_option("--batch-size"),
                         help="test batch size (default: the checkpoint's, paper: 1; BatchNorm "
                              "in train mode sees the test batch)")
@@ -223,13 +240,32 @@ def run(args) -> int:
         return 0
     cfg = config_from_args(args)
     layout.check_experiment_name(cfg.name, "--data folder" if args.data else "experiment")
-    for seed in args.seed or list(cfg.seeds):
+    study = test_time.variants(cfg.generate)
+    if study and (args.mode or args.batch_size or args.sample_seed or args.split):
+        raise ConfigError(f"{cfg.name} asks for the test-time study (generate.modes / "
+                          "generate.samples), which runs with the experiment's own settings: "
+                          "drop --mode / --batch-size / --sample-seed / --split, or set them "
+                          "in params.yaml")
+    seeds = args.seed or list(cfg.seeds)
+    for seed in seeds:
+        checkpoint = layout.generator_path(layout.run_dir(cfg.name, seed))
         out = layout.generated_dir(cfg.name, seed)
-        summary = generate(layout.generator_path(layout.run_dir(cfg.name, seed)), out,
-                           data=cfg.data, split=args.split, mode=args.mode,
+        summary = generate(checkpoint, out, data=cfg.data, split=args.split, mode=args.mode,
                            batch_size=args.batch_size, device=args.device, seed=args.sample_seed,
                            max_images=cfg.generate.max_images, name=f"{cfg.name} seed {seed}")
         write_json(out.with_suffix(".json"), summary)  # generated/<experiment>/seed-<k>.json
         print(f"{cfg.name} seed {seed}: {summary['images']} images "
               f"({summary['images_per_second']}/s) -> {out}")
+        if seed == seeds[0] and study:
+            print(test_time.cost_line(cfg.name, cfg.generate, len(seeds), summary["images"]))
+        for variant in study:
+            if test_time.is_main(variant, cfg.generate):
+                continue
+            folder = test_time.folder(cfg.name, variant, cfg.generate, seed)
+            summary = generate(checkpoint, folder, data=cfg.data, mode=variant.mode,
+                               batch_size=variant.batch_size, device=args.device,
+                               seed=variant.sample_seed, max_images=cfg.generate.max_images,
+                               name=f"{cfg.name} seed {seed} {variant.name}")
+            write_json(folder.with_suffix(".json"), {**summary, "variant": variant.name})
+            print(f"{cfg.name} seed {seed} {variant.name} ({variant.describe()}) -> {folder}")
     return 0

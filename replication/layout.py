@@ -6,8 +6,10 @@ dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
     runs/<experiment>/seed-<k>/           train@<experiment>   checkpoints, config.yaml
     logs/<experiment>/seed-<k>/           train@<experiment>   DVCLive loss curves, samples
     generated/<experiment>/seed-<k>/      generate@<experiment> one PNG per test image
+    generated/<experiment>/test-time/<variant>/seed-<k>/  the same, test-time study (test_time.py)
     metrics/<experiment>/train.json       train@<experiment>   small, kept in git
     metrics/<experiment>/scores.json      score@<experiment>   small, kept in git
+    metrics/<experiment>/per_image/       score@<experiment>   per-image scores (.npz), in git
     runs/segmenter/                       segmenter            FCN-score segmenters
     metrics/ground-truth/scores.json      segmenter            real photos scored
     data/manual_inputs.json               inputs               what datasets/ holds (hashes)
@@ -97,6 +99,11 @@ def generated_dir(experiment: str, seed: int) -> Path:
     return GENERATED / experiment / f"seed-{seed}"
 
 
+def test_time_dir(experiment: str, variant: str, seed: int) -> Path:
+    """Generated images of one variant of the test-time study (replication/test_time.py)."""
+    return GENERATED / experiment / "test-time" / variant / f"seed-{seed}"
+
+
 def train_metrics(experiment: str) -> Path:
     return METRICS / experiment / "train.json"
 
@@ -108,6 +115,12 @@ def train_headline(experiment: str) -> Path:
 
 def score_metrics(experiment: str) -> Path:
     return METRICS / experiment / "scores.json"
+
+
+def per_image_dir(experiment: str) -> Path:
+    """The score stage's per-image scores (metrics/per_image.py): <seed>.npz, and
+    test-time/<variant>/<seed>.npz for the test-time study."""
+    return METRICS / experiment / "per_image"
 
 
 def score_headline(experiment: str) -> Path:

@@ -60,8 +60,8 @@ def _diff_css(diff: float, paper: float, metric: str = "") -> str:
 
 
 def bar_chart(results: Results, table_id: str):
-    """Ours (mean, error bar = std over seeds) next to the paper, one panel per column;
-    None when the table has no paper values."""
+    """Ours (mean, error bar = its interval, replication/statistics.py) next to the
+    paper, one panel per column; None when the table has no paper values."""
     from matplotlib.figure import Figure
     records = results.records
     part = records[records.table == table_id]
@@ -74,8 +74,10 @@ def bar_chart(results: Results, table_id: str):
         rows = part[part.column == column]
         x = np.arange(len(rows))
         ax.bar(x - 0.2, rows.paper, 0.4, label="paper", color="#9e9e9e")
-        ax.bar(x + 0.2, rows["mean"].fillna(0), 0.4, yerr=rows["std"].fillna(0),
-               label="ours", color="#1f77b4", capsize=3)
+        below = (rows["mean"] - rows["lo"]).fillna(0)  # no interval: no bar
+        above = (rows["hi"] - rows["mean"]).fillna(0)
+        ax.bar(x + 0.2, rows["mean"].fillna(0), 0.4, yerr=[below.clip(lower=0),
+               above.clip(lower=0)], label="ours", color="#1f77b4", capsize=3)
         for xi, missing in zip(x, rows["mean"].isna()):
             if missing:
                 ax.text(xi + 0.2, 0, "n/a", ha="center", va="bottom", fontsize=8)

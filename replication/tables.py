@@ -4,10 +4,11 @@
 numbers (replication/paper_numbers.yaml) and metrics/<experiment>/scores.json, and writes
 into --out one Markdown and one CSV file per table (the paper's Tables 1, 2, 3, 4, 6 and
 the Fig. 7d colour statistics; per dataset FID/KID, PSNR/SSIM and for maps pixel
-accuracy), claims.md/.csv (the paper's
-orderings judged over seeds, with Spearman rank correlations) and a README on how each
-number was produced. No number is typed here: the paper's come from paper_numbers.yaml,
-ours from the metrics files. A missing input is a gap (—) in the table with its reason
+accuracy), claims.md/.csv (the paper's orderings judged on paired bootstrap intervals,
+with Spearman rank correlations), the test-time study's tables for the experiments that
+asked for it (test_time_tables.py) and a README on how each number was produced. No
+number is typed here: the paper's come from paper_numbers.yaml, ours from the metrics
+files (and their per-image scores, metrics/<experiment>/per_image/). A missing input is a gap (—) in the table with its reason
 stated once under the table, never a crash.
 
 Your experiments (params.yaml experiments that are no row of the paper's tables, e.g. an
@@ -15,7 +16,7 @@ ablation) get a row in every table of their task (paper_numbers.yaml `task`: dat
 direction): right after the row of the experiment they are compared with (params.yaml
 `compare_to`, else the paper experiment of the same task whose settings differ least),
 or at the end of the task's first table without one; the row shows the difference to
-that baseline and whether it is outside the seed spread (the claims' interval rule).
+that baseline with its interval and verdict (the claims' rule, replication/statistics.py).
 
 Our numbers are read into records by replication/records.py; the README's text is
 replication/tables_readme.py; the results notebook (`replication notebook`) is
@@ -43,8 +44,11 @@ from replication.records import (BESIDE, METRIC_NAMES, NOT_COMPARABLE_WITH_PAPER
 from replication.tables_readme import README_TEMPLATE
 from replication.ablations import (add_your_rows, baselines, check_compare_to, paper_experiments,
                                    with_comparison)
-from replication.claims import (COMPARISON_RULE, INCONCLUSIVE, VERDICT_RULE, claims_frame,
+from replication.claims import (COMPARISON_RULE, NO_VERDICT, VERDICT_RULE, claims_frame,
                                 comparisons_frame, spearman_frame)
+from replication.statistics import Bootstrap
+from replication.test_time_tables import markdown_text as test_time_markdown
+from replication.test_time_tables import test_time_frames
 from replication.paper import PAPER_NUMBERS, TablesError, load_paper_numbers, table_rows
 
 NUMBER_FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}", "psnr": "{:.2f}"}  # others: 3 decimals
@@ -103,6 +107,8 @@ class Results:
     spearman: pd.DataFrame  # one row per (table, column) with paper values
     comparisons: pd.DataFrame  # one row per (your experiment, metric, column) with a baseline
     machines: list[str]  # what computed the scores: CPU / GPU, torch (scores.json `machine`)
+    bootstrap: Bootstrap = Bootstrap()  # how every interval was computed (statistics.py)
+    test_time: dict = None  # task -> frame of the test-time study (test_time_tables.py)
 
 
 def load_results(params_path: str | Path = "params.yaml",
@@ -126,19 +132,20 @@ def load_results(params_path: str | Path = "params.yaml",
             records += row_records(table_id, spec, spec["reference"], workspace,
                                    reference=True, prefer=used)
     records = pd.DataFrame.from_records(records, columns=RECORD_COLUMNS)
-    for column in ("mean", "std", "paper", "diff", "amt_percent_real", "beside",
-                   "base_mean", "base_std", "base_diff"):
+    for column in ("mean", "std", "lo", "hi", "paper", "diff", "amt_percent_real", "beside",
+                   "base_mean", "base_std", "base_diff", "base_diff_lo", "base_diff_hi"):
         records[column] = pd.to_numeric(records[column]).astype(float)
-    for column in ("gap", "baseline", "baseline_label", "baseline_how", "base_verdict",
-                   "base_reason"):
+    for column in ("gap", "covers", "baseline", "baseline_label", "baseline_how",
+                   "base_verdict", "base_reason"):
         records[column] = records[column].astype(object).where(records[column].notna(), None)
     records["yours"] = records.yours.fillna(False).astype(bool)
     records["base_n"] = pd.to_numeric(records.base_n).astype("Int64")
     return Results(workspace.scale, scale_data(params).source,
                    list(params.get("experiments") or {}), tables, records,
-                   claims_frame(records, paper.get("claims") or []),
+                   claims_frame(records, paper.get("claims") or [], workspace.bootstrap),
                    spearman_frame(records, tables), comparisons_frame(records, tables),
-                   machines(workspace, [*(params.get("experiments") or {}), GROUND_TRUTH]))
+                   machines(workspace, [*(params.get("experiments") or {}), GROUND_TRUTH]),
+                   workspace.bootstrap, test_time_frames(params, workspace, tables))
 
 
 def machines(workspace: Workspace, experiments: list[str]) -> list[str]:
@@ -181,10 +188,19 @@ def fmt(value, column: str = "", signed: bool = False) -> str:
 
 
 def ours_text(record: pd.Series) -> str:
+    """'0.724 [0.701, 0.748] (n=3)': the mean over seeds, its interval (statistics.py;
+    what it accounts for is listed under the table) and the seeds with a number."""
     if record.gap:
         return "—"  # the reason: once, under the table (gap_lines)
-    spread = f" ± {fmt(record['std'], record.column)}" if record.n >= 2 else ""
-    return f"{fmt(record['mean'], record.column)}{spread} (n={record.n})"
+    c = record.column
+    return f"{fmt(record['mean'], c)}{interval_text(record['lo'], record['hi'], c)} (n={record.n})"
+
+
+def interval_text(lo, hi, column: str = "", signed: bool = False) -> str:
+    """' [lo, hi]', or '' where there is no interval."""
+    if lo is None or pd.isna(lo):
+        return ""
+    return f" [{fmt(lo, column, signed)}, {fmt(hi, column, signed)}]"
 
 
 def wide_table(results: Results, table_id: str, numeric: bool = False) -> pd.DataFrame:
@@ -237,11 +253,14 @@ def _compared_with(record: pd.Series, numeric: bool) -> str:
 
 def _numeric_cells(record, with_paper: set, yours: bool = False) -> dict:
     c = record.column
-    cells = {f"{c}_mean": record.mean, f"{c}_std": record.std, f"{c}_n": record.n}
+    cells = {f"{c}_mean": record.mean, f"{c}_lo": record.lo, f"{c}_hi": record.hi,
+             f"{c}_std": record.std, f"{c}_n": record.n, f"{c}_interval": record.covers or ""}
     if c in with_paper:
         cells.update({f"{c}_paper": record.paper, f"{c}_diff": record.diff})
     if yours:
         cells.update({f"{c}_vs_baseline": record.base_diff,
+                      f"{c}_vs_baseline_lo": record.base_diff_lo,
+                      f"{c}_vs_baseline_hi": record.base_diff_hi,
                       f"{c}_vs_baseline_verdict": record.base_verdict or ""})
     return cells
 
@@ -257,14 +276,17 @@ def _display_cells(record, with_paper: set, yours: bool = False) -> dict:
 
 
 def comparison_text(record) -> str:
-    """'-0.050 (lower)': ours − the baseline's ours and the verdict; '' on paper rows."""
+    """'-0.050 [-0.071, -0.030] (lower)': ours − the baseline's ours, the interval of
+    the difference and the verdict; '' on paper rows."""
     if not record.yours or not record.baseline:
         return ""
     if record.base_verdict == "—" or record.base_verdict is None:
         return "—"
-    verdict = record.base_verdict if record.base_verdict != INCONCLUSIVE \
-        else f"inconclusive: {record.base_reason}"
-    return f"{fmt(record.base_diff, record.column, True)} ({verdict})"
+    verdict = record.base_verdict if record.base_verdict != NO_VERDICT \
+        else f"{NO_VERDICT}: {record.base_reason}"
+    c = record.column
+    return (f"{fmt(record.base_diff, c, True)}"
+            f"{interval_text(record.base_diff_lo, record.base_diff_hi, c, True)} ({verdict})")
 
 
 def gap_lines(results: Results, table_id: str) -> list[str]:
@@ -281,6 +303,21 @@ def gap_lines(results: Results, table_id: str) -> list[str]:
     for reason, rows in reasons.items():
         rows = list(dict.fromkeys(rows))
         lines.append(f"- {reason}" + ("" if rows == labels else f" — {', '.join(rows)}"))
+    return lines
+
+
+def interval_lines(results: Results, table_id: str) -> list[str]:
+    """What each interval of the table accounts for, once: '- covers' (and the rows,
+    unless all rows with a number)."""
+    part = results.records[(results.records.table == table_id) & results.records.covers.notna()]
+    labels = list(dict.fromkeys(part.label))
+    covers: dict[str, list[str]] = {}
+    for r in part.itertuples(index=False):
+        covers.setdefault(r.covers, []).append(r.label)
+    lines = []
+    for text, rows in covers.items():
+        rows = list(dict.fromkeys(rows))
+        lines.append(f"- {text}" + ("" if rows == labels else f" — {', '.join(rows)}"))
     return lines
 
 
@@ -302,9 +339,11 @@ def table_markdown(results: Results, table_id: str) -> str:
     protocols = "; ".join(dict.fromkeys(p for p in part.protocol if p)) or "— (no numbers yet)"
     diff = "Δ = ours − paper. " if part.paper.notna().any() else ""
     text = (f"# {table_title(results, table_id)}\n\n"
-            f"Ours: mean ± sample std over seeds (n = seeds with a number). {diff}"
-            "Produced from metrics/<experiment>/scores.json by `replication tables`; "
-            "see README.md.\n\n"
+            f"Ours: mean over seeds [interval] (n = seeds with a number); "
+            f"{results.bootstrap.describe()} (docs/statistics.md; what each interval "
+            f"accounts for is listed under the table). {diff}"
+            "Produced from metrics/<experiment>/scores.json and per_image/ by "
+            "`replication tables`; see README.md.\n\n"
             f"Protocols in this table: {protocols}\n\n"
             f"Computed on: {'; '.join(results.machines) or 'not recorded'}\n\n")
     for metric in not_comparable(results, table_id):
@@ -314,6 +353,9 @@ def table_markdown(results: Results, table_id: str) -> str:
     if part.yours.any():
         text += (f"{YOURS_NOTE} {COMPARISON_RULE}\n\n")
     text += markdown(wide_table(results, table_id))
+    covers = interval_lines(results, table_id)
+    if covers:
+        text += "\nWhat the intervals account for:\n\n" + "\n".join(covers) + "\n"
     gaps = gap_lines(results, table_id)
     if gaps:
         text += "\nNo number (— above):\n\n" + "\n".join(gaps) + "\n"
@@ -329,14 +371,18 @@ YOURS_NOTE = (
 
 def claims_markdown(results: Results) -> str:
     shown = results.claims.assign(
-        ours=lambda f: [f"{_mean_std(r, 'better')} vs {_mean_std(r, 'worse')}"
+        ours=lambda f: [f"{_mean_interval(r, 'better')} vs {_mean_interval(r, 'worse')}"
                         for r in f.itertuples()],
+        difference=lambda f: [f"{fmt(r.diff, signed=True)}"
+                              f"{interval_text(r.diff_lo, r.diff_hi, signed=True)}"
+                              for r in f.itertuples()],
         paper=lambda f: [f"{fmt(a)} vs {fmt(b)}" for a, b in zip(f.better_paper, f.worse_paper)],
     ) if not results.claims.empty else results.claims
-    columns = ["claim", "statement", "column", "better", "worse", "ours", "paper", "verdict",
-               "reason"]
+    columns = ["claim", "statement", "column", "better", "worse", "ours", "difference", "paper",
+               "verdict", "reason"]
     return (f"# The paper's claims, judged on our runs ({scale_marker(results)})\n\n"
-            f"{VERDICT_RULE}\n\n"
+            f"{VERDICT_RULE}\n\n{results.bootstrap.describe()}. 'reason': how the two "
+            "sides were paired and what the interval accounts for.\n\n"
             f"{markdown(shown[columns] if not shown.empty else shown)}\n"
             "## Spearman rank correlation of our row means with the paper's\n\n"
             "Per table and column, over the rows with both numbers (the ground-truth row "
@@ -351,9 +397,11 @@ def comparisons_markdown(results: Results) -> str:
     if frame.empty:
         return ""
     shown = frame.assign(
-        ours=[_spread(r.mean, r.std, r.n) for r in frame.itertuples()],
-        base=[_spread(r.base_mean, r.base_std, r.base_n) for r in frame.itertuples()],
-        **{"Δ": [fmt(d, signed=True) for d in frame["diff"]]})
+        ours=[f"{fmt(r.mean)}{interval_text(r.lo, r.hi)} (n={int(r.n)})"
+              for r in frame.itertuples()],
+        base=[_spread(r.base_mean, r.base_n) for r in frame.itertuples()],
+        **{"Δ": [f"{fmt(r.diff, signed=True)}{interval_text(r.diff_lo, r.diff_hi, signed=True)}"
+                 for r in frame.itertuples()]})
     columns = ["experiment", "baseline", "metric", "column", "ours", "base", "Δ", "verdict",
                "reason"]
     return ("\n## Your experiments against their baselines\n\n"
@@ -362,17 +410,15 @@ def comparisons_markdown(results: Results) -> str:
             f"{markdown(shown[columns].rename(columns={'base': 'baseline (ours)'}))}")
 
 
-def _spread(mean, std, n) -> str:
-    if mean is None or pd.isna(mean):
-        return "—"
-    return f"{fmt(mean)}{f' ± {fmt(std)}' if int(n) >= 2 else ''} (n={int(n)})"
+def _spread(mean, n) -> str:
+    return "—" if mean is None or pd.isna(mean) else f"{fmt(mean)} (n={int(n)})"
 
 
-def _mean_std(row, side: str) -> str:
-    mean, std, n = (getattr(row, f"{side}_{k}") for k in ("mean", "std", "n"))
+def _mean_interval(row, side: str) -> str:
+    mean, lo, hi, n = (getattr(row, f"{side}_{k}") for k in ("mean", "lo", "hi", "n"))
     if pd.isna(mean):
         return "—"
-    return f"{fmt(mean)}{f' ± {fmt(std)}' if n >= 2 else ''} (n={n})"
+    return f"{fmt(mean)}{interval_text(lo, hi)} (n={n})"
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -387,6 +433,11 @@ def write_tables(results: Results, out_dir: str | Path, inputs: tuple = ()) -> N
         for table_id in results.tables:
             write_text(tmp / f"{table_id}.md", table_markdown(results, table_id))
             write_csv(tmp / f"{table_id}.csv", wide_table(results, table_id, numeric=True))
+        for table_id, study in (results.test_time or {}).items():
+            write_text(tmp / f"{table_id}.md", test_time_markdown(
+                study["title"], study["frame"], scale_marker(results),
+                results.bootstrap.describe()))
+            write_csv(tmp / f"{table_id}.csv", study["frame"])
         write_text(tmp / "claims.md", claims_markdown(results))
         write_csv(tmp / "claims.csv", results.claims)
         write_csv(tmp / "spearman.csv", results.spearman)
@@ -398,8 +449,10 @@ def readme(results: Results) -> str:
     records = results.records
     scored = sorted(set(records[records.gap.isna()].experiment) - {GROUND_TRUTH})
     missing = sorted(set(results.experiments) - set(scored))
-    files = "\n".join(f"- [{t}.md]({t}.md) ([csv]({t}.csv)): {results.tables[t]['title']}"
-                      for t in results.tables)
+    titles = {**{t: spec["title"] for t, spec in results.tables.items()},
+              **{t: study["title"] for t, study in (results.test_time or {}).items()}}
+    files = "\n".join(f"- [{t}.md]({t}.md) ([csv]({t}.csv)): {title}"
+                      for t, title in titles.items())
     return README_TEMPLATE.format(
         scale=scale_marker(results), files=files,
         machines="\n".join(f"- {m}" for m in results.machines) or "- not recorded",

@@ -29,9 +29,14 @@ from the first or second decimal on; on the same machine a rerun repeats them.
 
 ## How each number was produced
 
-- **Ours** = mean ± sample standard deviation (n − 1) over the seeds listed in
-  params.yaml; `n` = seeds that produced a number. **Δ** = ours − paper. The paper
-  reports single runs and notes large run-to-run variation (docs/results.md).
+- **Ours** = mean over the seeds listed in params.yaml [95 % interval]; `n` = seeds
+  that produced a number (the CSVs also hold the sample standard deviation). The
+  interval is a hierarchical bootstrap over seeds and test images (2000 resamples,
+  percentile; docs/statistics.md): each table lists under it what its intervals account
+  for — seeds and test images; test images only with one seed; seeds only for FID/KID
+  and the colour histograms (one number per image set) or scores without per-image
+  files. **Δ** = ours − paper (its interval is ours shifted by the paper's value). The
+  paper reports single runs and notes large run-to-run variation (docs/results.md).
 - **FCN-score (Tables 1-3)**, one confusion matrix pooled over all val frames (docs/protocols.md).
   `fcn_score_official` is the paper's protocol: the authors' FCN-8s, the original `gtFine`
   labelIds at 1024×2048, each generated photo upsampled to that size, and the official
@@ -72,9 +77,15 @@ from the first or second decimal on; on the same machine a rerun repeats them.
   experiment they are compared with: params.yaml `compare_to: <experiment>`, else the
   paper experiment of the same dataset and direction whose settings differ least (named
   in "Compared with"), or at the end of the task's first table without one. "Δ vs
-  baseline" = ours − the baseline's ours, with the verdict of the claims' rule (higher /
-  lower outside the seed spread, within spread, inconclusive); all of them in claims.md
-  and [comparisons.csv](comparisons.csv).
+  baseline" = ours − the baseline's ours [the interval of the paired difference] and the
+  verdict of the claims' rule (higher / lower when the interval excludes zero, within
+  noise, no verdict); all of them in claims.md and [comparisons.csv](comparisons.csv).
+- **Test-time study** (`test_time_<dataset>_<direction>`, for the experiments whose
+  params ask for it with `generate.modes` / `generate.samples`): the ways of running G at
+  test time side by side — the paper's (dropout on, test-batch BatchNorm statistics),
+  eval, dropout off, a larger test batch — each with its paired difference to the
+  paper's mode, and the spread over K dropout draws with the output diversity
+  (docs/test_time.md).
 
 ## Claims
 

@@ -25,7 +25,7 @@ from replication.config import check_count
 from replication.errors import ConfigError, DataError
 from replication.fast import fp32_exact
 from replication.fileio import atomic_dir, check_replaceable
-from replication.generate import add_test_time_arguments, open_generator
+from replication.generate import TEST_MODES, add_test_time_arguments, open_generator, set_test_mode
 from replication.monitor import ProgressLines
 
 
@@ -60,11 +60,11 @@ def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *
     mode = mode or cfg.generate.mode
     batch_size = cfg.generate.batch_size if batch_size is None else batch_size
     check_count("--batch-size", batch_size)
-    if mode not in ("train", "eval"):
-        raise ConfigError(f"mode={mode!r} must be 'train' (paper) or 'eval'")
+    if mode not in TEST_MODES:
+        raise ConfigError(f"mode={mode!r} must be one of {list(TEST_MODES)} (paper: 'train')")
     warn_if_converted(files, "images", refused=())
     size = cfg.data.image_size
-    G.train(mode == "train")
+    set_test_mode(G, mode)
     torch.manual_seed(seed)
     began = time.perf_counter()
     progress = ProgressLines(f"translate {in_dir.name}", len(files), unit="images")

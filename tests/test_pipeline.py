@@ -77,7 +77,9 @@ def test_stage_outputs_follow_the_layout():
     assert train_outs == [f"{layout.RUNS}/${{key}}", f"{layout.LOGS}/${{key}}",
                           str(layout.train_metrics("${key}"))]
     assert stages["generate"]["do"]["outs"] == [f"{layout.GENERATED}/${{key}}"]
-    assert paths(stages["score"]["do"]["outs"]) == [str(layout.score_metrics("${key}"))]
+    assert paths(stages["score"]["do"]["outs"]) == [str(layout.score_metrics("${key}")),
+                                                    str(layout.per_image_dir("${key}"))]
+    assert str(layout.per_image_dir(layout.GROUND_TRUTH)) in paths(stages["segmenter"]["outs"])
 
 
 def test_dvc_metrics_are_the_headline_files_only():

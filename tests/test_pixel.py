@@ -10,6 +10,7 @@ from PIL import Image
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ScoringError
 from replication.metrics import pixel
+from replication.metrics.per_image import PER_IMAGE
 from replication.metrics.registry import METRICS
 from replication.metrics.score import finite
 from replication.metrics.session import Session
@@ -70,6 +71,10 @@ def test_psnr_and_ssim_of_constant_images(tmp_path):
     lum = lambda x, y: (2 * x * y + C1) / (x * x + y * y + C1)  # noqa: E731
     ssim = [lum(100, 110), (2 + lum(100, 105)) / 3]
     assert result["ssim"] == pytest.approx(sum(ssim) / 2)
+    # kept per image too (metrics/per_image.py), in the pairs' order
+    assert result[PER_IMAGE]["kind"] == "mean"
+    assert result[PER_IMAGE]["psnr"] == pytest.approx(psnr)
+    assert result[PER_IMAGE]["ssim"] == pytest.approx(ssim)
     assert result["identical_images"] == 0 and "psnr_note" not in result
     assert result["frames"] == 2 and result["protocol"] == "psnr_ssim"
     assert (result["data_range"], result["ssim_window"], result["ssim_gaussian_weights"]) == \
@@ -93,8 +98,10 @@ def test_an_image_identical_to_its_target(tmp_path):
     assert result["psnr"] is None and result["psnr_std_over_images"] is None
     assert result["ssim"] == pytest.approx(1.0)
     assert result["identical_images"] == 1 and "identical" in result["psnr_note"]
+    arrays = result.pop(PER_IMAGE)  # per-image scores go to their own file (score.py)
     json.dumps(result, allow_nan=False)  # storable as it is
     assert finite(result) == result
+    assert arrays["psnr"].tolist() == [math.inf] and arrays["ssim"][0] == pytest.approx(1.0)
 
 
 def test_one_identical_image_of_two_makes_the_mean_psnr_null(tmp_path):
@@ -147,6 +154,7 @@ def test_pixel_accuracy_pools_over_images(tmp_path):
                    [target, wrong_half])
     assert result["pixel_acc"] == pytest.approx((256 + 128) / 512)
     assert result["pixel_acc_std_over_images"] == pytest.approx(0.25)
+    assert result[PER_IMAGE]["pixel_acc"] == pytest.approx([1.0, 0.5])  # per image, kept
 
 
 def test_within_tolerance_has_no_uint8_wraparound():

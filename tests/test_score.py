@@ -16,7 +16,8 @@ from conftest import huge_png
 from replication.errors import ScoringError
 from replication.config import ExperimentConfig, from_dict
 from replication.errors import ConfigError
-from replication.metrics import fcn_score, score
+from replication.metrics import fcn_score, per_image, score
+from replication.metrics.per_image import PER_IMAGE
 from replication.metrics.registry import METRICS, metrics_for
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig, load_scoring
@@ -149,6 +150,17 @@ def test_exact_protocol_pools_one_confusion_matrix(tmp_path, monkeypatch):
     assert official["pixels"] == 1920 and official["per_pixel_acc"] == pytest.approx(0.5)
     assert official["per_class_acc"] == pytest.approx((448 / 960 + 512 / 960) / 19)
     assert official["class_iou"] == pytest.approx((448 / 1408 + 512 / 1472) / 19)
+
+    # Kept per frame (metrics/per_image.py): the same hand counts, frame by frame
+    frames = result[PER_IMAGE]
+    assert frames["kind"] == "confusion"
+    assert frames["tp"][0, ROAD] == 448 and frames["tp"][0, CAR] == 512
+    assert frames["truth"][0, ROAD] == 960 and frames["pred"][0, CAR] == 1024
+    assert frames["tp"][1, BICYCLE] == 1536 and frames["truth"][1, BICYCLE] == 2048
+    assert frames["pred"][1].sum() == 1536  # the 512 pixels predicted 19 are in no column
+    dropped = official[PER_IMAGE]
+    assert dropped["kind"] == "confusion_official"
+    assert dropped["truth"][1].sum() == 0 and dropped["truth"][0].sum() == 1920  # frame 2 out
 
 
 def test_exact_protocol_upsamples_the_photo_bilinearly_to_the_label_size(tmp_path, monkeypatch):
@@ -313,6 +325,13 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
     assert set(record["timing"]) == {"seconds", "images", "seconds_per_image"}
     assert record["timing"]["images"] == 2
     assert not list(tmp_path.glob("metrics/cs/.*"))  # no temporary file left behind
+    # per-image scores beside it, keyed by the test image's name (metrics/per_image.py)
+    assert sorted(p.name for p in (tmp_path / "metrics/cs/per_image").glob("*.npz")) == [
+        "seed-0.npz", "seed-1.npz"]
+    images, arrays = per_image.load(tmp_path / "metrics/cs/per_image/seed-0.npz")
+    assert images == ["1"] and set(arrays) == {"fcn_score_fallback", "psnr_ssim"}
+    assert arrays["fcn_score_fallback"]["tp"][0].sum() == 48 + 64  # seed 0's hand count
+    assert arrays["psnr_ssim"]["psnr"][0] == pytest.approx(weight_free["psnr"])
 
 
 def test_summary_std_is_null_for_one_seed():

@@ -68,6 +68,9 @@ def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "runs/segmenter/fallback.json").read_text())
     on_disk = json.loads((tmp_path / "metrics/ground-truth/scores.json").read_text())
     assert on_disk == scores
+    # the ground-truth row's per-frame counts beside it (its interval: docs/statistics.md)
+    assert [p.name for p in (tmp_path / "metrics/ground-truth/per_image").iterdir()] == [
+        f"{next(iter(scores['seeds']))}.npz"]
     assert on_disk["experiment"] == "ground-truth" and on_disk["task"]["images"] == 4
     row = on_disk["seeds"]["seed-0"]
     assert list(row) == ["fcn_score_fallback"]  # no caffemodel, no labelIds here

@@ -11,12 +11,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from replication import paper as paper_numbers, tables
 from replication.errors import ConfigError
+from replication.metrics import per_image
+from replication.metrics.segmentation import official_scores
 
 EXACT = "exact: gtFine labelIds, photos upsampled to 1024x2048"
 SEGMENTER = "fcn-8s-cityscapes.caffemodel sha256:1234abcd"
@@ -130,7 +133,11 @@ def test_mean_std_and_difference_by_hand(rendered):
     assert row.per_pixel_acc_diff == pytest.approx(-0.10)
     assert row.Protocol == f"fcn_score_official ({EXACT})"
     assert row.Segmenter == SEGMENTER and row.Images == "500 frames"
-    assert "0.320 ± 0.028 (n=2) | 0.420 | -0.100" in md_row(rendered, "table1", "L1")
+    # no per-image files here: the interval resamples the two seeds only, and the 2.5 %
+    # and 97.5 % quantiles of a mean of 2 resampled seeds are the seeds (P = 1/4 each)
+    assert (row.per_pixel_acc_lo, row.per_pixel_acc_hi) == (0.30, 0.34)
+    assert row.per_pixel_acc_interval.startswith("seeds only (no per-image scores")
+    assert "0.320 [0.300, 0.340] (n=2) | 0.420 | -0.100" in md_row(rendered, "table1", "L1")
 
 
 def test_ground_truth_row_calibrates_the_segmenter(rendered):
@@ -144,18 +151,31 @@ def test_ground_truth_row_calibrates_the_segmenter(rendered):
 
 
 def test_verdicts(rendered):
-    # per-pixel: L1+cGAN [0.5917, 0.6483] vs L1 [0.2917, 0.3483]: separate, higher
-    assert verdict(rendered, "l1cgan-beats-l1", "per_pixel_acc").verdict == "reproduced"
-    # per-class: L1+cGAN 0.11 ± 0.014 vs L1 0.21 ± 0.014: separate, lower
-    assert verdict(rendered, "l1cgan-beats-l1", "per_class_acc").verdict == "not reproduced"
-    # per-pixel: cGAN [0.3217, 0.3783] overlaps L1 [0.2917, 0.3483]
+    # No per-image files here: the difference is resampled over seeds, paired by name.
+    # per-pixel: L1+cGAN 0.60, 0.64 vs L1 0.30, 0.34: seed differences 0.30, 0.30, so every
+    # replicate is 0.30: interval [0.30, 0.30], above zero
+    row = verdict(rendered, "l1cgan-beats-l1", "per_pixel_acc")
+    assert row.verdict == "reproduced"
+    assert (float(row.diff_lo), float(row.diff_hi)) == (pytest.approx(0.3), pytest.approx(0.3))
+    assert row.reason == ("seeds paired by name (2); test images not resampled (no per-image "
+                          "scores (metrics/<experiment>/per_image/: rerun `replication score`))")
+    # per-class: L1+cGAN 0.10, 0.12 vs L1 0.20, 0.22: differences -0.10, -0.10: below zero
+    assert verdict(rendered, "l1cgan-beats-l1", "per_class_acc").verdict == "contradicted"
+    # per-pixel: cGAN 0.33, 0.37 vs L1 0.30, 0.34 overlap as mean ± std, but seed by seed
+    # cGAN is 0.03 higher both times: paired, [0.03, 0.03]
     row = verdict(rendered, "cgan-beats-l1", "per_pixel_acc")
-    assert row.verdict == "inconclusive" and "overlap" in row.reason
-    # photo -> labels: L1 has one seed
+    assert row.verdict == "reproduced" and float(row["diff"]) == pytest.approx(0.03)
+    # photo -> labels: L1 has seed-0 only, cGAN seed-0 and seed-1: not paired; L1's one
+    # seed is fixed, cGAN's mean of 2 resampled seeds is 0.70, 0.71 or 0.72 (P 1/4, 1/2,
+    # 1/4): differences 0.10, 0.09, 0.08, interval [0.08, 0.10]
     row = verdict(rendered, "photo2labels-l1-beats-cgan", "per_pixel_acc")
-    assert row.verdict == "inconclusive" and "fewer than 2 seeds" in row.reason
+    assert row.verdict == "reproduced"
+    assert (float(row.diff_lo), float(row.diff_hi)) == (pytest.approx(0.08), pytest.approx(0.10))
+    assert row.reason.startswith("seeds resampled independently (1 vs 2)")
     rule = (rendered / "claims.md").read_text()
-    assert "fewer than 2 seeds" in rule and "intervals [mean − std, mean + std] overlap" in rule
+    assert "**within noise** when it holds zero" in rule
+    assert "2000 resamples, resampling seed 0" in rule
+    assert "| +0.300 [+0.300, +0.300] |" in rule  # the difference and its interval
 
 
 def gap_notes(out: Path, table: str) -> list[str]:
@@ -238,7 +258,7 @@ def test_mixed_protocols_are_marked_and_not_judged(tmp_path):
     assert csv_row(out, "table1", "L1").Protocol == (
         f"MIXED: fcn_score_fallback (fallback) + fcn_score_official ({EXACT})")
     row = verdict(out, "l1cgan-beats-l1", "per_pixel_acc")
-    assert row.verdict == "inconclusive" and "not one protocol" in row.reason
+    assert row.verdict == "no verdict" and "not one protocol" in row.reason
 
 
 def test_output_folder_is_replaced_whole(tmp_path):
@@ -322,7 +342,7 @@ def test_corrected_arithmetic_is_shown_beside_the_official_numbers(tmp_path):
     write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
     out = render(root)
     row = md_row(out, "table1", "L1")
-    assert "0.420 ± 0.028 (n=2)" in row  # the official numbers sit beside the paper's
+    assert "0.420 [0.400, 0.440] (n=2)" in row  # the official numbers sit beside the paper's
     assert "0.420 / 0.150 / 0.110" in row  # corrected means: (0.41 + 0.43) / 2, 0.15, 0.11
     header = (out / "table1.md").read_text()
     assert "fcn_score_corrected (per_pixel_acc / per_class_acc / class_iou)" in header
@@ -363,19 +383,22 @@ def test_your_ablation_has_a_row_beside_its_baseline_with_the_difference(ablatio
     rows = table_rows_in_order(ablation, "table1")
     assert rows[rows.index("L1+cGAN") + 1] == ABLATION  # right after the row it derives from
     line = md_row(ablation, "table1", ABLATION)
-    # ours 0.51 ± 0.0141 (n=2); baseline 0.62 ± 0.0283: [0.4959, 0.5241] vs [0.5917, 0.6483]
-    # separate, lower by 0.11
-    assert "0.510 ± 0.014 (n=2)" in line and "-0.110 (lower)" in line
-    # per-class 0.12 ± 0.0141 vs 0.11 ± 0.0141: [0.1059, 0.1341] vs [0.0959, 0.1241] overlap
-    assert "+0.010 (within spread)" in line
-    # class IoU 0.32 ± 0.0283 vs 0.20 ± 0.0141: [0.2917, 0.3483] vs [0.1859, 0.2141]: higher
-    assert "+0.120 (higher)" in line
+    # seeds paired by name, no per-image files: the mean of 2 resampled seed differences
+    # takes the seed differences as its 2.5 % and 97.5 % quantiles (P 1/4 each)
+    # per-pixel 0.50, 0.52 vs 0.60, 0.64: differences -0.10, -0.12: lower
+    assert "0.510 [0.500, 0.520] (n=2)" in line and "-0.110 [-0.120, -0.100] (lower)" in line
+    # per-class 0.11, 0.13 vs 0.10, 0.12: +0.01 on each seed (mean ± std would overlap)
+    assert "+0.010 [+0.010, +0.010] (higher)" in line
+    # class IoU 0.30, 0.34 vs 0.19, 0.21: +0.11, +0.13
+    assert "+0.120 [+0.110, +0.130] (higher)" in line
     assert "L1+cGAN (cityscapes-l1-cgan)" in line
     row = csv_row(ablation, "table1", ABLATION)
     assert row.per_pixel_acc_mean == pytest.approx(0.51)
     assert row.per_pixel_acc_vs_baseline == pytest.approx(-0.11)
     assert row.per_pixel_acc_vs_baseline_verdict == "lower"
-    assert row.per_class_acc_vs_baseline_verdict == "within spread"
+    assert (row.per_pixel_acc_vs_baseline_lo, row.per_pixel_acc_vs_baseline_hi) == (
+        pytest.approx(-0.12), pytest.approx(-0.10))
+    assert row.per_class_acc_vs_baseline_verdict == "higher"
     assert row["Compared with"] == "cityscapes-l1-cgan" and pd.isna(row.per_pixel_acc_paper)
     # paper rows keep their paper comparison and no baseline one
     assert pd.isna(csv_row(ablation, "table1", "L1").per_pixel_acc_vs_baseline)
@@ -398,11 +421,12 @@ def test_claims_list_your_experiments_against_their_baselines(ablation):
     frame = pd.read_csv(ablation / "comparisons.csv", keep_default_na=False)
     fcn = frame[(frame.experiment == ABLATION) & (frame.metric == "fcn_score")]
     assert list(fcn.column) == ["per_pixel_acc", "per_class_acc", "class_iou"]  # once, not per table
-    assert list(fcn.verdict) == ["lower", "within spread", "higher"]
+    assert list(fcn.verdict) == ["lower", "higher", "higher"]
+    assert list(fcn.diff_lo) == pytest.approx([-0.12, 0.01, 0.11])
     assert set(fcn.how) == {"compare_to"}
 
 
-def test_one_seed_is_inconclusive_and_a_baseline_without_numbers_is_a_gap(tmp_path):
+def test_one_seed_against_two_and_a_baseline_without_numbers_is_a_gap(tmp_path):
     root = with_experiments(write_workspace(tmp_path), **{
         ABLATION: {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
                    "compare_to": "cityscapes-l1-cgan"},
@@ -412,7 +436,9 @@ def test_one_seed_is_inconclusive_and_a_baseline_without_numbers_is_a_gap(tmp_pa
         write(root / "metrics" / name / "scores.json",
               scores_file("fcn_score_official", [segmentation_dict(0.10, 0.11, 0.30)]))
     out = render(root)
-    assert "-0.520 (inconclusive: fewer than 2 seeds (n = 1 vs 2))" in md_row(out, "table1", ABLATION)
+    # seed-0 alone against seed-0 and seed-1: not paired; ours fixed at 0.10, the
+    # baseline's mean of 2 resampled seeds 0.60, 0.62 or 0.64: differences -0.50 .. -0.54
+    assert "-0.520 [-0.540, -0.500] (lower)" in md_row(out, "table1", ABLATION)
     line = md_row(out, "table1", "cityscapes-gan-lr1e-4")
     assert "0.100 (n=1)" in line and "GAN (cityscapes-gan)" in line and "not run" not in line
     assert ("- baseline cityscapes-gan: not run yet (no metrics/<experiment>/scores.json) — "
@@ -526,3 +552,71 @@ def test_a_scores_file_of_the_wrong_shape_is_a_gap_with_its_reason(text, why, tm
     row = csv_row(out, "table1", "L1+cGAN")
     assert pd.isna(row.per_pixel_acc_mean) and why in row.gap
     assert why in (out / "table1.md").read_text()
+
+
+# --- intervals from per-image scores (metrics/<experiment>/per_image/) ---------------------
+
+ROAD, CAR = 0, 13
+
+
+def official_frames(right: int) -> list[np.ndarray]:
+    """4 frames of official (19, 19) counts: 100 road and 100 car pixels each, frame k
+    has right + 5k of each class right (the rest confused with the other class)."""
+    frames = []
+    for k in range(4):
+        m = np.zeros((19, 19), np.int64)
+        ok = right + 5 * k
+        m[ROAD, ROAD], m[ROAD, CAR], m[CAR, CAR], m[CAR, ROAD] = ok, 100 - ok, ok, 100 - ok
+        frames.append(m)
+    return frames
+
+
+def write_per_image(root: Path, experiment: str, per_seed: list[list[np.ndarray]],
+                    stale: bool = False) -> None:
+    """scores.json whose numbers are segmentation.official_scores of the pooled frames
+    (the scorer's arithmetic), and per_image/seed-<k>.npz with the frames' counts."""
+    seeds = []
+    for k, frames in enumerate(per_seed):
+        s = official_scores(sum(frames))
+        seeds.append(segmentation_dict(s["per_pixel_acc"] + (0.01 if stale else 0),
+                                       s["per_class_acc"], s["class_iou"]))
+        per_image.save(root / "metrics" / experiment / "per_image" / f"seed-{k}.npz",
+                       ["a", "b", "c", "d"], {"fcn_score_official": per_image.confusion_counts(
+                           frames, 19, official=True)})
+    write(root / "metrics" / experiment / "scores.json", scores_file("fcn_score_official", seeds))
+
+
+def test_identical_per_image_scores_are_within_noise_and_a_clear_gain_is_reproduced(tmp_path):
+    root = write_workspace(tmp_path)
+    same = [official_frames(60), official_frames(62)]
+    write_per_image(root, "cityscapes-l1-cgan", same)
+    write_per_image(root, "cityscapes-l1", same)
+    write_per_image(root, "cityscapes-cgan", [official_frames(80), official_frames(82)])
+    out = render(root)
+    row = verdict(out, "l1cgan-beats-l1", "class_iou")
+    # the same counts on both sides, the same draw: every replicate's difference is 0
+    assert row.verdict == "within noise"
+    assert (float(row.diff_lo), float(row.diff_hi)) == (0.0, 0.0)
+    assert row.reason == "seeds paired by name (2); test images paired by name (4)"
+    # cGAN gets 20 more pixels of 100 right on every frame of every seed: any resample
+    # of seeds and frames keeps the difference positive
+    gain = verdict(out, "cgan-beats-l1", "per_pixel_acc")
+    assert gain.verdict == "reproduced" and float(gain.diff_lo) > 0
+    assert float(gain["diff"]) == pytest.approx(0.20)  # (80 + 7.5) / 100 - (60 + 7.5) / 100
+    l1 = csv_row(out, "table1", "L1")
+    assert l1.per_pixel_acc_interval == "seeds and test images"
+    # pooled per-pixel accuracy of seed 0 is 67.5 %, of seed 1 69.5 %; resampling frames
+    # (57.5 % .. 77.5 % each) and seeds widens the interval beyond the seeds' span
+    assert l1.per_pixel_acc_lo < 0.675 and l1.per_pixel_acc_hi > 0.695
+    assert "- seeds and test images — L1, cGAN, L1+cGAN" in (out / "table1.md").read_text()
+
+
+def test_per_image_scores_that_disagree_with_scores_json_are_not_resampled(tmp_path):
+    root = write_workspace(tmp_path)
+    write_per_image(root, "cityscapes-l1", [official_frames(60), official_frames(62)],
+                    stale=True)
+    l1 = csv_row(render(root), "table1", "L1")
+    assert l1.per_pixel_acc_interval.startswith("seeds only (per-image scores of seed-0 "
+                                                "disagree with scores.json (stale")
+    # class IoU was written unchanged: its per-image scores agree and are resampled
+    assert l1.class_iou_interval == "seeds and test images"

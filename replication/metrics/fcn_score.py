@@ -29,6 +29,7 @@ from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_i
 from replication.errors import ScoringError
 from replication.fileio import file_sha256
 from replication.metrics import fcn, weights
+from replication.metrics.per_image import PER_IMAGE, confusion_counts
 from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
                                               decode_color_labels, official_histogram,
                                               official_scores, scores)
@@ -134,7 +135,8 @@ def exact_frames(session: Session, folder: Path) -> dict:
     labels = val_label_files(session.cfg, session.names)
     C = len(CLASS_NAMES)
     pooled = {"corrected": np.zeros((C, C + 1), np.int64), "official": np.zeros((C, C)),
-              "frames_dropped": 0, "dropped_pixels": 0, "out_of_range_pixels": 0}
+              "frames_dropped": 0, "dropped_pixels": 0, "out_of_range_pixels": 0,
+              "per_frame": {"corrected": [], "official": []}}  # per_image.py
     step = session.scoring.batch_size
     with ThreadPoolExecutor(4) as pool:
         for start in range(0, len(images), step):
@@ -152,7 +154,8 @@ def exact_frames(session: Session, folder: Path) -> dict:
 
 def _pool_frame(pooled: dict, truth: np.ndarray, pred: np.ndarray) -> None:
     C = len(CLASS_NAMES)
-    pooled["corrected"] += confusion_matrix(truth, pred)
+    matrix = confusion_matrix(truth, pred)
+    pooled["corrected"] += matrix
     pooled["out_of_range_pixels"] += int(((pred >= C) & (truth < C)).sum())
     hist = official_histogram(truth, pred)
     if hist is None:  # the official code silently leaves this frame out
@@ -160,6 +163,8 @@ def _pool_frame(pooled: dict, truth: np.ndarray, pred: np.ndarray) -> None:
         pooled["dropped_pixels"] += int((truth < C).sum())
     else:
         pooled["official"] += hist
+    pooled["per_frame"]["corrected"].append(matrix)
+    pooled["per_frame"]["official"].append(hist)  # None: dropped, zero counts
 
 
 def _exact_record(protocol: str, session: Session, frames: dict) -> dict:
@@ -183,7 +188,9 @@ def fcn_score_official(session: Session, folder: Path) -> dict:
             "per_pixel_acc": s["per_pixel_acc"], "per_class_acc": s["per_class_acc"],
             "class_iou": s["class_iou"], "pixels": s["pixels"], "absent_classes": "zero",
             "frames_dropped": frames["frames_dropped"],
-            "dropped_pixels": frames["dropped_pixels"], **per_class}
+            "dropped_pixels": frames["dropped_pixels"], **per_class,
+            PER_IMAGE: confusion_counts(frames["per_frame"]["official"], len(CLASS_NAMES),
+                                        official=True)}
 
 
 def fcn_score_corrected(session: Session, folder: Path) -> dict:
@@ -195,7 +202,8 @@ def fcn_score_corrected(session: Session, folder: Path) -> dict:
             **flat_scores(frames["corrected"]),
             "official_out_of_range_pixels": frames["out_of_range_pixels"],
             "official_frames_dropped": frames["frames_dropped"],
-            "official_dropped_pixels": frames["dropped_pixels"]}
+            "official_dropped_pixels": frames["dropped_pixels"],
+            PER_IMAGE: confusion_counts(frames["per_frame"]["corrected"], len(CLASS_NAMES))}
 
 
 def _stack(photos: list[np.ndarray], files: list[Path]) -> np.ndarray:
@@ -210,12 +218,18 @@ def fcn_score_fallback(session: Session, folder: Path) -> dict:
     model, info = session.model("fcn_score_fallback", load_fallback_segmenter)
     pred = fcn.segment(model, session.read_generated(folder), session.device,
                        session.scoring.batch_size)
-    matrix = confusion_matrix(session.label_truth(), pred)
+    frames = per_frame_matrices(session.label_truth(), pred)
     return {"protocol": "fcn_score_fallback", **info,
             "labels": "colour label half, nearest palette colour (void colours ignored)",
             "label_size": f"{session.size}x{session.size}", "image_size": session.size,
             "upsampling": "none", "precision": "fp32", "frames": len(pred),
-            **flat_scores(matrix)}
+            **flat_scores(sum(frames)),
+            PER_IMAGE: confusion_counts(frames, len(CLASS_NAMES))}
+
+
+def per_frame_matrices(truth: np.ndarray, pred: np.ndarray) -> list[np.ndarray]:
+    """One (C, C + 1) confusion matrix per frame; their sum is the pooled matrix."""
+    return [confusion_matrix(t, p) for t, p in zip(truth, pred)]
 
 
 def labels_score(session: Session, folder: Path) -> dict:
@@ -225,8 +239,9 @@ def labels_score(session: Session, folder: Path) -> dict:
     images = session.read_generated(folder)
     n, s = images.shape[:2]
     pred = decode_color_labels(images.reshape(n * s, s, 3), ignore_colors=VOID_COLORS)
-    matrix = confusion_matrix(session.label_truth(), pred.reshape(n, s, s))
+    frames = per_frame_matrices(session.label_truth(), pred.reshape(n, s, s))
     return {"protocol": "labels_score", "segmenter": "none: nearest Cityscapes colour",
             "prediction_colors": "19 classes + void (void = error)",
             "labels": "colour label half, nearest palette colour (void colours ignored)",
-            "image_size": s, "frames": n, **flat_scores(matrix)}
+            "image_size": s, "frames": n, **flat_scores(sum(frames)),
+            PER_IMAGE: confusion_counts(frames, len(CLASS_NAMES))}

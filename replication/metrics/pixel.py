@@ -24,6 +24,7 @@ import numpy as np
 import skimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from replication.metrics.per_image import PER_IMAGE, mean_values
 from replication.metrics.session import Session
 
 DATA_RANGE = 255  # uint8 images
@@ -79,7 +80,8 @@ def psnr_ssim(session: Session, folder: Path) -> dict:
               "ssim_channels": "per RGB channel, averaged (channel_axis=-1)",
               "averaging": "per image, then the mean over images",
               "library": f"scikit-image {skimage.__version__}",
-              "reference": _reference(session)}
+              "reference": _reference(session),
+              PER_IMAGE: mean_values(psnr=psnrs, ssim=ssims)}  # an infinite PSNR stays inf
     if identical:
         record["psnr_note"] = (f"{identical} of {len(psnrs)} images identical to their "
                                "targets (MSE 0, PSNR infinite): mean PSNR null")
@@ -106,4 +108,5 @@ def pixel_accuracy(session: Session, folder: Path) -> dict:
                               f"{COLOR_TOLERANCE} (of 255)",
             "pixels": int(hits.size), "frames": len(hits),
             "averaging": "pooled over all pixels of all images",
-            "reference": _reference(session)}
+            "reference": _reference(session),
+            PER_IMAGE: mean_values(pixel_acc=hits.mean(axis=(1, 2)))}

@@ -42,8 +42,7 @@ from replication.metrics import fcn, weights
 from replication.metrics.fcn_score import missing_exact_inputs
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
-from replication.metrics.headline import write_headline
-from replication.metrics.score import score_folders
+from replication.metrics.score import score_folders, write_scores
 from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
 from replication.devices import resolve_device
 
@@ -171,9 +170,7 @@ def run_stage(params: dict) -> dict:
         "widths": list(scoring.segmenter.widths), "fc_width": scoring.segmenter.fc_width,
         "device": str(device), **record,
         "init": "random (He-normal; score layers zero; deconvolutions bilinear)"})
-    write_json(layout.score_metrics(layout.GROUND_TRUTH), scores)
-    write_headline(layout.GROUND_TRUTH, scores)  # the stage's DVC metrics file
-    return scores
+    return write_scores(layout.GROUND_TRUTH, scores)  # + per-image scores, DVC headline
 
 
 def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
