@@ -15,7 +15,8 @@ lr d / eps = 2e-4 * d / 1e-8 = 2e4 d, i.e. <= 4.5e-9 per step, and over STEPS = 
 <= 2e-8 in weights, moments and losses (the losses inherit the weights' difference
 times Lipschitz constants of order 1). 1e-7 bounds that; a run given another run's data,
 dropout mask, L1 weight or Adam moment moves by ~lr = 2e-4 per step or more, 2000x the
-bound. (Measured on the 2-core Xeon: 3e-14.)
+bound. (Measured on the 2-core Xeon: 3e-14.) Larger images lengthen the sums: see
+ARCHITECTURES' 128-px case.
 """
 
 from __future__ import annotations
@@ -112,6 +113,41 @@ def test_fused_step_equals_separate_trainers(float64, l1_weights, d_scales, batc
         assert mine["step"] == state["step"] == STEPS
     # the runs do differ from each other (so the checks above could fail)
     assert worst_difference(alone[0][1], fused.run_state(1, {})) > 1e3 * TOL
+
+
+ARCHITECTURES = [  # every network the grid uses, two runs each, 2 steps
+    pytest.param({"generator": {"arch": "encoder_decoder"}, "train": {"batch_size": 2}},
+                 id="encdec-D70-cgan"),
+    pytest.param({"generator": {"norm": "instance"}, "discriminator": {"norm": "instance",
+                  "receptive_field": 16}, "loss": {"gan": "unconditional"}},
+                 id="instance-D16-gan"),
+    pytest.param({"generator": {"norm": "none", "dropout": "pytorch_code"},
+                  "discriminator": {"norm": "none", "receptive_field": 1}}, id="none-D1-cgan"),
+    pytest.param({"loss": {"gan": "none"}, "generator": {"bottleneck_norm": True}},
+                 id="L1-only-bottleneck-BN"),
+    # the 286x286 D needs >= 128 px (its map would be empty below): weight-gradient sums
+    # of up to 128*128 = 16384 terms, so 2 steps * 2e4 * 16384 u = 7.3e-8 <= TOL
+    pytest.param({"discriminator": {"receptive_field": 286}, "data": {"image_size": 128}},
+                 id="D286-128px"),
+    # fast mode on the CPU in fp32: fused Adam in both, the same FusedStep wrapper
+    pytest.param({"train": {"mode": "fast", "fast_precision": "fp32"}}, id="fast-fp32"),
+]
+
+
+@pytest.mark.parametrize("sections", ARCHITECTURES)
+def test_fused_step_equals_separate_trainers_for_every_architecture(float64, sections):
+    cfgs = [config(l1=w, **sections) for w in (100.0, 10.0)]
+    size, batch = cfgs[0].data.image_size, cfgs[0].train.batch_size
+    gen = torch.Generator().manual_seed(7)
+    data = [[tuple(torch.rand(batch, 3, size, size, generator=gen) * 2 - 1 for _ in "xy")
+             for _ in cfgs] for _ in range(2)]
+    alone = separate_runs(cfgs, [0, 1], data)
+    fused = FusedTrainer(cfgs, [0, 1], CPU, 100)
+    for per_run in data:
+        fused.train_step(*fused_batch(per_run))
+    for i, (_, state) in enumerate(alone):
+        assert worst_difference(state, fused.run_state(i, {})) <= TOL, i
+        assert torch.equal(state["rng"]["torch"], fused.run_state(i, {})["rng"]["torch"])
 
 
 def test_a_runs_gradients_do_not_see_the_other_runs_data(float64):
