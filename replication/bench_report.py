@@ -48,7 +48,15 @@ def table(report: dict) -> str:
         lines.append(f"{row['runs']} concurrent {row['mode']}: " + (
             f"{row['aggregate_steps_per_second']:.2f} steps/s in total" if "error" not in row
             else f"FAILED ({row['error']})"))
+    lines += [fused_line(row) for row in report.get("fused", [])]
     return "\n".join(lines)
+
+
+def fused_line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['runs']} fused {row['mode']} run(s): failed: {row['error']}"
+    return (f"{row['runs']} fused {row['mode']} run(s): {row['aggregate_steps_per_second']:.2f} "
+            f"steps/s in total ({row['ms_per_fused_step']:.2f} ms a fused step)")
 
 
 def markdown(report: dict) -> str:
@@ -67,6 +75,7 @@ def markdown(report: dict) -> str:
         tail.append(f"\n{row['runs']} concurrent {row['mode']} run(s): " + (
             f"{row['aggregate_steps_per_second']:.2f} steps/s in total"
             if "error" not in row else f"failed: {row['error']}"))
+    tail += [f"\n{fused_line(row)}" for row in report.get("fused", [])]
     return head + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
 
 

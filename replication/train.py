@@ -288,14 +288,15 @@ def train_runs(cfg: ExperimentConfig, runs: list[RunFolders], *, restart: bool =
 
 def _train(cfg: ExperimentConfig, run: RunFolders, restart: bool, on_mismatch: str,
            stop_after: int | None, progress: bool, stop: dict):
-    """One run as a generator that yields after every step (concurrent.interleave drives
-    it) and returns its train.json summary."""
+    """One run as a generator that yields its device once chosen, then after every step
+    (concurrent.interleave drives it), and returns its train.json summary."""
     seed, out_dir, log_dir = run.seed, run.out, run.logs
     state_path, generator_path = layout.state_path(out_dir), layout.generator_path(out_dir)
     shard = distributed.shard_from_environment()
     device = resolve_device(cfg.train.device, cfg.train.runs_per_device)
     if shard is not None:
         device = distributed.setup(shard, device)
+    yield device  # concurrent.py makes this run's stream and generator there
     data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
     if shard is not None:
         distributed.check_slices(shard, cfg.train.batch_size, len(data))
