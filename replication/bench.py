@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from replication.bench_adam import adam_bandwidth
 from replication.bench_report import markdown, setup_record, table
 from replication.bench_runs import concurrency, fused, in_process, worker
 from replication.bench_timing import (MODES, Runner, bench_config, block_steps, build,
@@ -55,12 +56,15 @@ def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, args)
     images = {m: max(args.gen_batch, block_steps(r.step_seconds / 3, args.block_seconds))
               for m, r in runners.items()}  # a forward is about a third of a step
     timings = {m: {"train": [], "data": [], "gen": []} for m in modes}
+    record = functools.partial(append_line, args.jsonl, setup_record(cfg, device, args))
     for block in range(args.blocks):
         progress(f"timed block {block + 1}/{args.blocks}")
         for mode, runner in runners.items():
             per_step, data_share = runner.train_block(steps[mode])
             timings[mode]["train"].append(per_step)
             timings[mode]["data"].append(data_share)
+            record({"mode": mode, "block": block, "seconds_per_step": per_step,
+                    "steps_per_second": 1 / per_step})
         if args.gen:
             for mode, runner in runners.items():
                 timings[mode]["gen"].append(runner.generate_block(images[mode], args.gen_batch))
@@ -155,6 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("--fused", "N runs fused into ONE step (train.fuse)")):
         parser.add_argument(flag, default="", help=f"also measure {what}: their aggregate "
                                                    "steps/s for each count, e.g. 1,2,4,8")
+    parser.add_argument("--adam", action="store_true",
+                        help="also time one Adam step over G's parameters: fused, foreach and "
+                             "the flat bf16 Adam (flat_adam.py), ms and GB/s")
     parser.add_argument("--concurrent-mode", default="fast", choices=list(MODES),
                         help="the mode the concurrent runs use (default fast)")
     parser.add_argument("--concurrent-seconds", type=float, default=10.0,
@@ -224,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
             for row in rows:
                 record(row)
             report["concurrency"] = report.get("concurrency", []) + rows
+        if args.adam:
+            report["adam"] = adam_bandwidth(cfg, device, args.concurrent_seconds, record)
         if args.fused:
             report["fused"] = fused(cfg, parse_counts(args.fused), args.concurrent_mode, device,
                                     args.concurrent_seconds, record)
