@@ -31,7 +31,7 @@ from tqdm import tqdm
 from replication import checkpoints, distributed, layout
 from replication.concurrent import RunFolders
 from replication.config import DataConfig, ExperimentConfig
-from replication.data.paired import TrainingPairs
+from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
 from replication.devices import resolve_device
 from replication.errors import CheckpointError, ConfigError
 from replication.fileio import exclusive, write_json, write_text
@@ -39,7 +39,7 @@ from replication.fusion import FusedTrainer, run_slice
 from replication.fusion_groups import check_fusable, group_record
 from replication.models import RGB, build_generator
 from replication.monitor import (LossMeter, ProgressLines, check_finite, log, open_live,
-                                 sample_grid, stop_requests)
+                                 stop_requests)
 from replication.train import checkpoint, finish, fingerprint, summarise, train_headline
 
 
@@ -58,7 +58,7 @@ def fused_fingerprint(cfg: ExperimentConfig, record: dict) -> str:
 
 class RunView:
     """Run i of a fused group as train.py's helpers (checkpoint, log, summarise, finish)
-    and monitor.sample_grid see a Trainer."""
+    see a Trainer."""
 
     shard = None
 
@@ -77,7 +77,7 @@ class RunView:
 
     @property
     def G(self) -> torch.nn.Module:
-        """An ordinary generator holding this run's weights (samples, generator.pt)."""
+        """An ordinary generator holding this run's weights (for generator.pt)."""
         with torch.random.fork_rng(devices=[]):  # its throw-away init draws nothing of ours
             G = build_generator(self.cfg.generator, self.cfg.data.image_size, RGB, RGB)
         G.load_state_dict(run_slice(self.group.G.state_dict(), self.group.runs, self.i))
@@ -229,9 +229,9 @@ def group_loop(trainer: FusedTrainer, views: list[RunView], datas: list[Training
                         for i, (live, view, path) in enumerate(zip(lives, views, paths))]
                 meter.reset()
             if step % cfg.sample_every == 0 or step == total:
-                for live, view, data in zip(lives, views, datas):
+                for live, grid in zip(lives, sample_grids(trainer, datas)):
                     if live is not None:
-                        live.log_image("samples.png", sample_grid(view, data))
+                        live.log_image("samples.png", grid)
             if step % cfg.checkpoint_every == 0 and step < total:
                 checkpoint_all(views, meter, paths)
             by_signal = stop["signal"] is not None
@@ -246,6 +246,35 @@ def group_loop(trainer: FusedTrainer, views: list[RunView], datas: list[Training
         finish(view, summary, member.run.out)
         summaries.append(summary)
     return summaries
+
+
+@torch.no_grad()
+def sample_grids(trainer: FusedTrainer, datas: list[TrainingPairs], count: int = 4) -> list:
+    """monitor.sample_grid of every run from ONE forward of the fused G (N generator
+    copies would cost seconds at paper size), without side effects: BatchNorm running
+    statistics and every run's dropout generator are put back, so sampling never
+    changes a trajectory."""
+    inputs, targets = [], []
+    for data in datas:
+        cfg = data.cfg
+        pairs = data.folder.batch(torch.arange(min(count, len(data))).to(data._index_device()))
+        border = (data.folder.size - cfg.image_size) // 2
+        pairs = pairs[:, :, border:border + cfg.image_size, border:border + cfg.image_size]
+        x, y = split_direction(to_unit_range(pairs.to(trainer.device)), cfg.direction)
+        inputs.append(x)
+        targets.append(y)
+    buffers = {k: v.clone() for k, v in trainer.G.named_buffers()}
+    states = [g.get_state() for g in trainer.generators]
+    fakes = trainer.G(torch.cat(inputs, dim=1)).float().chunk(trainer.runs, dim=1)
+    for name, buf in trainer.G.named_buffers():
+        buf.copy_(buffers[name])
+    for generator, state in zip(trainer.generators, states):
+        generator.set_state(state)
+    grids = []
+    for x, fake, y in zip(inputs, fakes, targets):
+        rows = torch.cat([x, fake, y], dim=3)  # side by side, stacked vertically
+        grids.append(to_uint8(torch.cat(list(rows), dim=1)).permute(1, 2, 0).cpu().numpy())
+    return grids
 
 
 def checkpoint_all(views: list[RunView], meter: LossMeter, paths: list[Path]) -> None:

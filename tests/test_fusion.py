@@ -308,3 +308,31 @@ def test_the_cli_trains_two_experiments_as_one_fused_group(toy_dataset, tmp_path
         assert (tmp_path / layout.train_metrics(name)).is_file()
     assert cli.main(["train", "-e", "x", "--fuse-with", "y", "--set", "train.fuse=false",
                      "--no-progress"]) == 1  # one line: train.fuse is false
+
+
+def test_fused_sample_grids_are_the_runs_samples_and_change_nothing(toy_dataset, float64):
+    # one forward of the fused G gives each run's sample grid (input | output | target)
+    # as monitor.sample_grid gives it for the run alone (uint8: rounding may move a pixel
+    # by one level), and leaves BatchNorm statistics and dropout generators as they were
+    from replication.fused_runs import run_data, sample_grids
+    from replication.monitor import sample_grid
+    from replication.data.paired import TrainingPairs
+    cfgs = [config(toy_dataset, l1=w, data={"direction": d})
+            for w, d in ((100.0, "BtoA"), (0.0, "AtoB"))]
+    shared = TrainingPairs(cfgs[0].data, 1, 0)
+    datas = [run_data(shared, c.data, seed) for c, seed in zip(cfgs, (0, 1))]
+    fused = FusedTrainer(cfgs, [0, 1], CPU, 100)
+    for step in range(2):
+        xs, ys = zip(*(d.batch(step, CPU) for d in datas))
+        fused.train_step(torch.cat(xs, 1), torch.cat(ys, 1))
+    before = [fused.run_state(i, {}) for i in range(2)]
+    grids = sample_grids(fused, datas)
+    for i, (cfg, data) in enumerate(zip(cfgs, datas)):
+        alone = Trainer(cfg, i, CPU, 100)
+        alone.load_state_dict(before[i], "memory")
+        expected = sample_grid(alone, data)
+        assert grids[i].shape == expected.shape
+        assert abs(grids[i].astype(int) - expected.astype(int)).max() <= 1
+        after = fused.run_state(i, {})
+        assert worst_difference(before[i], after) == 0.0
+        assert torch.equal(before[i]["rng"]["torch"], after["rng"]["torch"])
