@@ -197,10 +197,11 @@ class FusedTrainer(Trainer):
         check_fusable(cfgs)
         self.cfgs, self.seeds, self.runs = list(cfgs), list(seeds), len(cfgs)
         super().__init__(cfgs[0], None, device, total_steps, fast_options=fast_options)
-        as_tensor = lambda values: torch.tensor(values, dtype=torch.get_default_dtype(),  # noqa: E731
-                                                device=device)
-        self.l1_weights = as_tensor([c.loss.l1_weight for c in cfgs])
-        self.d_scales = as_tensor([c.loss.d_loss_scale for c in cfgs])
+        dtype = torch.get_default_dtype()
+        self.l1_weights = torch.tensor([c.loss.l1_weight for c in cfgs], dtype=dtype,
+                                       device=device)
+        self.d_scales = torch.tensor([c.loss.d_loss_scale for c in cfgs], dtype=dtype,
+                                     device=device)
 
     def build_networks(self):
         nets, self.cpu_generators = [], []
@@ -231,9 +232,11 @@ class FusedTrainer(Trainer):
             fake_logits = self.discriminate(x, fake.detach())
             loss = self.d_scales * (run_bce(real_logits, 1.0, n) + run_bce(fake_logits, 0.0, n))
         self.update(self.opt_D, self.D, loss.sum())
-        return {"loss_D": loss.detach(),
-                "D_real": run_means(torch.sigmoid(distributed.at_least_fp32(real_logits)), n).detach(),
-                "D_fake": run_means(torch.sigmoid(distributed.at_least_fp32(fake_logits)), n).detach()}
+        # bf16 logits (fast mode) averaged in fp32, as Trainer.d_step
+        probability = lambda logits: run_means(  # noqa: E731
+            torch.sigmoid(distributed.at_least_fp32(logits)), n).detach()
+        return {"loss_D": loss.detach(), "D_real": probability(real_logits),
+                "D_fake": probability(fake_logits)}
 
     def g_step(self, x, y, fake) -> dict[str, torch.Tensor]:
         n = self.runs

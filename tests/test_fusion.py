@@ -161,7 +161,8 @@ def test_a_runs_gradients_do_not_see_the_other_runs_data(float64):
     for per_run in (data, changed):
         trainer = FusedTrainer(cfgs, [0, 1, 2], CPU, 100)
         trainer.train_step(*fused_batch(per_run))
-        grads.append({f"{net}.{name}": p.grad for net, module in (("G", trainer.G), ("D", trainer.D))
+        nets = (("G", trainer.G), ("D", trainer.D))
+        grads.append({f"{net}.{name}": p.grad for net, module in nets
                       for name, p in module.named_parameters()})
     for name, grad in grads[0].items():
         a, b = (g.unflatten(0, (3, -1)) for g in (grad, grads[1][name]))
@@ -262,7 +263,8 @@ def test_a_fused_run_resumes_only_in_its_group(toy_dataset, tmp_path):
     train_group(members(toy_dataset, tmp_path, GROUP, iterations=6), stop_after=2,
                 progress=False)
     reordered = [GROUP[1], GROUP[0], GROUP[2]]
-    with pytest.raises(CheckpointError, match="seed-1.*trained as run 2 of the fused group .* not as run 1"):
+    with pytest.raises(CheckpointError,
+                       match="seed-1.*trained as run 2 of the fused group .* not as run 1"):
         train_group(members(toy_dataset, tmp_path, reordered, iterations=6), progress=False)
     with pytest.raises(CheckpointError, match="seed-2.*not found.*resume together"):
         train_group(members(toy_dataset, tmp_path, GROUP + [("a", 100.0, "BtoA", 2)],

@@ -248,7 +248,8 @@ def fused_and_separate(cfg, mode: str, steps: int):
     from replication.fused_runs import run_data
     from replication.fusion import FusedTrainer
     options = bench_timing.fast_options(cfg, mode, CUDA)
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mode=bench_timing.MODES[mode][0]))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                             mode=bench_timing.MODES[mode][0]))
     alone = []
     for seed in range(FUSED_RUNS):
         trainer, data = bench.build(cfg, mode, CUDA, seed)

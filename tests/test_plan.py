@@ -280,7 +280,8 @@ def test_fused_groups_take_their_aggregate_rate(tmp_path):
     plan = plan_json(tmp_path, "--params", str(params), "--steps-per-second", "100",
                      "--fuse", "seeds", "--fused-rate", "2=150", "--fused-rate", "3=180")
     rows = {r["experiment"]: r for r in plan["experiments"]}
-    assert rows["facades-b1"]["fused"] and rows["facades-b1"]["hours"] == pytest.approx(1333.333 / 3600)
+    assert rows["facades-b1"]["fused"]
+    assert rows["facades-b1"]["hours"] == pytest.approx(1333.333 / 3600)
     assert rows["maps-b1"]["hours_per_run"] == pytest.approx(2922.667 / 3600)
     assert rows["maps-b1"]["steps_per_second"] == pytest.approx(75)
     assert rows["cityscapes-b10"]["hours"] == pytest.approx(1192 / 3600)
