@@ -155,13 +155,13 @@ class FusedGenerator(Generator):
     """N generators of one architecture as one; input and output (B, N*3, H, W)."""
 
     def __init__(self, nets: list[Generator], generators: list[torch.Generator]):
-        first, self_n = nets[0], len(nets)
+        first = nets[0]
         encoder = [fused_block([g.encoder[k] for g in nets], generators)
                    for k in range(len(first.encoder))]
         decoder = [fused_block([g.decoder[k] for g in nets], generators)
                    for k in range(len(first.decoder))]
-        super().__init__(encoder, decoder, first.skips, self_n * first.in_channels)
-        self.runs = self_n
+        super().__init__(encoder, decoder, first.skips, len(nets) * first.in_channels)
+        self.runs = len(nets)
 
     def join(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return join_runs([up, skip], self.runs)
