@@ -9,7 +9,7 @@
 # the moment it is made, and every step's output is tee'd to $OUT/<step>.log as it goes:
 # a step cut off by its time limit (or the whole call cut off) loses nothing already
 # measured. Steps, most decisive first, each run even if an earlier one failed, each
-# within its own limit and within the call's budget (BUDGET_S, default 530 s; a step
+# within its own limit and within the call's budget (BUDGET_S, default 520 s; a step
 # that cannot get 20 s is skipped and says so):
 #   env       the card, driver, torch
 #   fused     aggregate steps/s of N = 1 2 3 6 12 runs fused into one step (train.fuse,
@@ -37,7 +37,7 @@ DRY=${GPU_CHECK_DRY_RUN:-0}
 [ "${1:-}" = "--cpu-dry-run" ] && DRY=1
 OUT=${OUT:-benchmarks/gpu-check}
 PY=${PYTHON:-python3}
-BUDGET_S=${BUDGET_S:-530}
+BUDGET_S=${BUDGET_S:-520}
 mkdir -p "$OUT"
 LINES="$OUT/measurements.jsonl"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
