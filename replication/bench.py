@@ -20,8 +20,10 @@ Prints a table; writes everything to --json (and --markdown for benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import functools
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -29,8 +31,9 @@ from pathlib import Path
 
 import torch
 
+from replication.bench_adam import adam_bandwidth
 from replication.bench_report import markdown, setup_record, table
-from replication.bench_runs import concurrency, in_process, worker
+from replication.bench_runs import concurrency, fused, in_process, worker
 from replication.bench_timing import (MODES, Runner, bench_config, block_steps, build,
                                       progress, with_synthetic_data)
 from replication.config import ExperimentConfig
@@ -53,12 +56,15 @@ def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, args)
     images = {m: max(args.gen_batch, block_steps(r.step_seconds / 3, args.block_seconds))
               for m, r in runners.items()}  # a forward is about a third of a step
     timings = {m: {"train": [], "data": [], "gen": []} for m in modes}
+    record = functools.partial(append_line, args.jsonl, setup_record(cfg, device, args))
     for block in range(args.blocks):
         progress(f"timed block {block + 1}/{args.blocks}")
         for mode, runner in runners.items():
             per_step, data_share = runner.train_block(steps[mode])
             timings[mode]["train"].append(per_step)
             timings[mode]["data"].append(data_share)
+            record({"mode": mode, "block": block, "seconds_per_step": per_step,
+                    "steps_per_second": 1 / per_step})
         if args.gen:
             for mode, runner in runners.items():
                 timings[mode]["gen"].append(runner.generate_block(images[mode], args.gen_batch))
@@ -149,9 +155,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generation batch size (default 1, as the paper tests)")
     for flag, what in (("--concurrent", "N runs sharing the device as separate processes"),
                        ("--in-process", "K runs in ONE process stepped in turn, each on its "
-                                        "own CUDA stream (train.seeds_per_process)")):
+                                        "own CUDA stream (train.seeds_per_process)"),
+                       ("--fused", "N runs fused into ONE step (train.fuse)")):
         parser.add_argument(flag, default="", help=f"also measure {what}: their aggregate "
                                                    "steps/s for each count, e.g. 1,2,4,8")
+    parser.add_argument("--adam", action="store_true",
+                        help="also time one Adam step over G's parameters: fused, foreach and "
+                             "the flat bf16 Adam (flat_adam.py), ms and GB/s")
     parser.add_argument("--concurrent-mode", default="fast", choices=list(MODES),
                         help="the mode the concurrent runs use (default fast)")
     parser.add_argument("--concurrent-seconds", type=float, default=10.0,
@@ -160,9 +170,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also train faithful and fast STEPS steps from one seed and "
                              "record their loss curves (e.g. 200)")
     parser.add_argument("--json", default="bench.json", help="results file (default bench.json)")
+    parser.add_argument("--jsonl", metavar="FILE",
+                        help="also append each several-runs measurement (--fused, --in-process) "
+                             "to FILE as one JSON line as soon as it is made (a run cut short "
+                             "keeps what it measured)")
     parser.add_argument("--markdown", metavar="FILE",
                         help="also write the table as a benchmarks/RESULTS.md section")
     parser.add_argument("--worker", choices=list(MODES), help=argparse.SUPPRESS)
+
+
+def append_line(path: str | None, setup: dict, row: dict) -> None:
+    """One measurement as a JSON line, flushed at once (None: no file)."""
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps({**row, "device_name": setup["device_name"],
+                                  "image_size": setup["image_size"],
+                                  "batch_size": setup["batch_size"],
+                                  "commit": setup["commit"]}) + "\n")
 
 
 def parse_modes(text: str) -> list[str]:
@@ -200,10 +224,18 @@ def run(args: argparse.Namespace) -> int:
             torch.cuda.empty_cache()  # leave the device to the concurrent runs
         if counts:
             report["concurrency"] = concurrency(args, counts, args.concurrent_mode)
+        record = functools.partial(append_line, args.jsonl, report["setup"])
         if args.in_process:
-            report["concurrency"] = report.get("concurrency", []) + in_process(
-                cfg, parse_counts(args.in_process), args.concurrent_mode, device,
-                args.concurrent_seconds)
+            rows = in_process(cfg, parse_counts(args.in_process), args.concurrent_mode, device,
+                              args.concurrent_seconds)
+            for row in rows:
+                record(row)
+            report["concurrency"] = report.get("concurrency", []) + rows
+        if args.adam:
+            report["adam"] = adam_bandwidth(cfg, device, args.concurrent_seconds, record)
+        if args.fused:
+            report["fused"] = fused(cfg, parse_counts(args.fused), args.concurrent_mode, device,
+                                    args.concurrent_seconds, record)
         if args.curves:  # does fast mode learn as faithful does?
             report["curves"] = loss_curves(cfg, ["faithful", "fast"], device, args.curves)
     print(table(report))

@@ -48,7 +48,24 @@ def table(report: dict) -> str:
         lines.append(f"{row['runs']} concurrent {row['mode']}: " + (
             f"{row['aggregate_steps_per_second']:.2f} steps/s in total" if "error" not in row
             else f"FAILED ({row['error']})"))
+    lines += [fused_line(row) for row in report.get("fused", [])]
+    lines += [adam_line(row) for row in report.get("adam", [])]
     return "\n".join(lines)
+
+
+def adam_line(row: dict) -> str:
+    if "error" in row:
+        return f"Adam {row['optimizer']}: failed: {row['error']}"
+    return (f"Adam {row['optimizer']} over {row['parameters']:,} parameters: "
+            f"{row['ms_per_step']:.3f} ms, {row['gb_per_s']:.0f} GB/s at "
+            f"{row['bytes_per_parameter']} B/parameter")
+
+
+def fused_line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['runs']} fused {row['mode']} run(s): failed: {row['error']}"
+    return (f"{row['runs']} fused {row['mode']} run(s): {row['aggregate_steps_per_second']:.2f} "
+            f"steps/s in total ({row['ms_per_fused_step']:.2f} ms a fused step)")
 
 
 def markdown(report: dict) -> str:
@@ -58,7 +75,7 @@ def markdown(report: dict) -> str:
             f"- command: `{s['command']}`\n"
             f"- model: {s['model']}\n\n")
     rows = ["| mode | s/step | steps/s | data share | generation img/s | peak MB |",
-            "|---|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|"] if report["modes"] else []
     for mode, r in report["modes"].items():
         rows.append(f"| {mode} | " + " | ".join(_cells(r)) + " |")
     tail = [f"\n{mode}/faithful: **{r['steps_per_second']:.2f}x** steps/s (paired blocks "
@@ -67,6 +84,8 @@ def markdown(report: dict) -> str:
         tail.append(f"\n{row['runs']} concurrent {row['mode']} run(s): " + (
             f"{row['aggregate_steps_per_second']:.2f} steps/s in total"
             if "error" not in row else f"failed: {row['error']}"))
+    tail += [f"\n{fused_line(row)}" for row in report.get("fused", [])]
+    tail += [f"\n{adam_line(row)}" for row in report.get("adam", [])]
     return head + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
 
 

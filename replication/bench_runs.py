@@ -1,10 +1,12 @@
-"""Several runs sharing one device, as `replication bench --concurrent / --in-process`
-measures them: N separate processes (started together, optionally under CUDA MPS, which
-the caller starts), or K runs in one process stepped in turn as train.seeds_per_process
-steps them (concurrent.py: each its own RNG streams and CUDA stream)."""
+"""Several runs sharing one device, as `replication bench --concurrent / --in-process /
+--fused` measures them: N separate processes (started together, optionally under CUDA
+MPS, which the caller starts), K runs in one process stepped in turn as
+train.seeds_per_process steps them (concurrent.py: each its own RNG streams and CUDA
+stream), or N runs fused into one step (train.fuse, fusion.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,8 +18,9 @@ from pathlib import Path
 import torch
 
 from replication import concurrent
-from replication.bench_timing import (Runner, bench_config, block_steps, progress, synchronize,
-                                      with_synthetic_data)
+from replication.data.paired import TrainingPairs
+from replication.bench_timing import (MODES, Runner, bench_config, block_steps, fast_options,
+                                      progress, synchronize, with_synthetic_data)
 from replication.devices import resolve_device
 
 
@@ -98,13 +101,16 @@ def worker(args) -> int:
 
 def in_process(cfg, counts: list[int], mode: str, device: torch.device,
                seconds: float) -> list[dict]:
-    """Aggregate steps/s of K runs of `mode` (seeds 0..K-1) in this process, in turn."""
+    """Aggregate steps/s of K runs of `mode` (seeds 0..K-1) in this process, in turn, as
+    train.seeds_per_process steps them: each built on its own stream and generator, and
+    no synchronisation between the two ends of the timed stretch (a sync per step would
+    forbid the overlap this measures)."""
     rows = []
     for k in counts:
         progress(f"{k} {mode} run(s) in one process, {seconds:g} s")
-        runners = [Runner(cfg, mode, device, seed) for seed in range(k)]
-        loops = [_forever(runner) for runner in runners]
-        together = concurrent.Interleaved(loops)
+        together = concurrent.Interleaved([_forever(cfg, mode, device, seed)
+                                           for seed in range(k)])
+        together.step()  # builds each run (holding any capture) and takes its first step
         synchronize(device)
         began, steps = time.perf_counter(), 0
         while time.perf_counter() - began < seconds:
@@ -114,13 +120,67 @@ def in_process(cfg, counts: list[int], mode: str, device: torch.device,
         rate = steps / (time.perf_counter() - began)
         rows.append({"runs": k, "mode": mode, "in_one_process": True,
                      "aggregate_steps_per_second": rate})
-        del runners, loops, together
+        del together
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return rows
 
 
-def _forever(runner: Runner):
+def _forever(cfg, mode: str, device: torch.device, seed: int):
+    """A run's loop as concurrent.py drives it: its device first, then steps."""
+    yield device
+    runner = Runner(cfg, mode, device, seed)
     while True:
-        runner.train_block(1)
         yield
+        runner.step()
+
+
+def fused(cfg, counts: list[int], mode: str, device: torch.device, seconds: float,
+          record=lambda row: None) -> list[dict]:
+    """Aggregate steps/s of N runs of `mode` fused into one step (seeds 0..N-1, each its
+    own batches, as fused_runs steps them), for each N; `record(row)` is called with
+    each row as soon as it is measured."""
+    from replication.fused_runs import run_data
+    from replication.fusion import FusedTrainer
+    rows = []
+    options = fast_options(cfg, mode, device)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mode=MODES[mode][0]))
+    shared = TrainingPairs(cfg.data, cfg.train.batch_size, 0)
+    if cfg.train.mode == "fast":
+        shared.folder.to(device)
+    for n in counts:
+        progress(f"{n} {mode} run(s) fused into one step, {seconds:g} s")
+        try:
+            row = _time_fused(cfg, shared, n, options, device, seconds, run_data, FusedTrainer)
+        except (RuntimeError, MemoryError) as err:  # e.g. out of memory: report, go on
+            row = {"runs": n, "error": f"{type(err).__name__}: {str(err)[:200]}"}
+        row.update(mode=mode, fused=True)
+        rows.append(row)
+        record(row)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def _time_fused(cfg, shared, n, options, device, seconds, run_data, FusedTrainer) -> dict:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trainer = FusedTrainer([cfg] * n, list(range(n)), device, 10**9, fast_options=options)
+    datas = [run_data(shared, cfg.data, seed) for seed in range(n)]
+
+    def step():
+        xs, ys = zip(*(d.batch(trainer.step, device) for d in datas))
+        return trainer.train_step(torch.cat(xs, dim=1), torch.cat(ys, dim=1))
+
+    for _ in range(3):  # the first holds any capture
+        step()
+    synchronize(device)
+    began, steps = time.perf_counter(), 0
+    while time.perf_counter() - began < seconds:
+        step()
+        steps += 1
+    synchronize(device)
+    elapsed = time.perf_counter() - began
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"runs": n, "ms_per_fused_step": 1e3 * elapsed / steps,
+            "aggregate_steps_per_second": n * steps / elapsed, "peak_memory_mb": peak}

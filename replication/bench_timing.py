@@ -100,21 +100,29 @@ class Runner:
 
     def train_block(self, steps: int) -> tuple[float, float]:
         """(seconds per step, share of the time spent in data.batch) over `steps` steps."""
-        trainer, data_seconds = self.trainer, 0.0
+        data_seconds = 0.0
         synchronize(self.device)
         began = time.perf_counter()
         for _ in range(steps):
-            t = time.perf_counter()
-            x, y = self.data.batch(trainer.step, self.device)
-            data_seconds += time.perf_counter() - t
-            losses = trainer.train_step(x, y)
-            if trainer.fast is None:  # the faithful loop checks every step (a host sync)
-                check_finite(losses, trainer.step, self.state_path)
-            self.meter.add(losses)
+            data_seconds += self.step()
         synchronize(self.device)
         seconds = time.perf_counter() - began
         self.meter.reset()
         return seconds / steps, data_seconds / seconds
+
+    def step(self) -> float:
+        """One step as the loop runs it, no device synchronisation added (the faithful
+        loop's own per-step check is one); returns the seconds spent in data.batch."""
+        trainer, began = self.trainer, time.perf_counter()
+        x, y = self.data.batch(trainer.step, self.device)
+        data_seconds = time.perf_counter() - began
+        losses = trainer.train_step(x, y)
+        if trainer.fast is None:  # the faithful loop checks every step (a host sync)
+            check_finite(losses, trainer.step, self.state_path)
+        self.meter.add(losses)
+        if self.meter.count >= 1000:  # the loop reads its sums every log_every steps
+            self.meter.reset()
+        return data_seconds
 
     @torch.no_grad()
     def generate_block(self, images: int, batch: int) -> float:

@@ -99,6 +99,13 @@ class TrainConfig:
     # streams (bit-identical to one after another) and, on CUDA, its own stream and graph:
     # several batch-1 runs fill a GPU that one leaves mostly idle
     seeds_per_process: int = 1
+    # paper: every run trained on its own (false). A speed switch: true trains the runs of
+    # one `replication train` call - the experiment's seeds, plus the experiments named
+    # with --fuse-with (same networks, dataset and schedule; fusion_groups.py) - as ONE
+    # fused step (fusion.py: grouped convolutions; per-run BatchNorm statistics, losses,
+    # L1 weight, Adam state and dropout generators): each run its own arithmetic, not its
+    # own kernels, and on CUDA other dropout draws. Each run still ends as a run folder.
+    fuse: bool = False
     # faithful mode on CUDA: capture the strict-fp32 step (same kernels, same Adam
     # arithmetic) as a CUDA graph, ~4x faster at batch 1; off until a GPU check shows it
     # bit-equal to eager faithful (scripts/gpu_check.sh)
@@ -241,6 +248,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:
         raise ConfigError("loss.gan='none' with loss.l1_weight=0 leaves no objective")
     check_seeds(cfg.seeds)
+    if cfg.train.fuse and cfg.train.seeds_per_process > 1:
+        raise ConfigError("train.fuse trains the seeds as one fused step; "
+                          "train.seeds_per_process > 1 interleaves them: set one of the two")
 
 
 def check_finite(cfg: Any, prefix: str = "") -> None:

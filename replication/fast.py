@@ -165,6 +165,11 @@ class FastStep:
         main.wait_stream(side)
         snapshot.restore()
         self.graph = torch.cuda.CUDAGraph()
+        # generators of their own (fused runs' dropout, fusion.py) must be registered, or
+        # the replay would not advance them; the default generator always is (its current
+        # state: a run's own when concurrent.py has swapped it in)
+        for generator in getattr(trainer, "generators", ()):
+            self.graph.register_generator_state(generator)
         with torch.cuda.graph(self.graph):
             losses = trainer.compute(self.static_x, self.static_y)
             self.loss_names = list(losses)
@@ -189,6 +194,7 @@ class Snapshot:
                                 for opt in trainer.optimizers() for p, state in opt.state.items()}
         cuda = trainer.device.type == "cuda"
         self.rng = torch.get_rng_state(), torch.cuda.get_rng_state(trainer.device) if cuda else None
+        self.generators = [(g, g.get_state()) for g in getattr(trainer, "generators", ())]
 
     @torch.no_grad()
     def restore(self) -> None:
@@ -203,6 +209,8 @@ class Snapshot:
         torch.set_rng_state(self.rng[0])
         if self.rng[1] is not None:
             torch.cuda.set_rng_state(self.rng[1], self.trainer.device)
+        for generator, state in self.generators:
+            generator.set_state(state)
 
 
 def float_lrs(state: dict) -> dict:

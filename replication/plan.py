@@ -13,6 +13,15 @@ assignment of the runs (at least total / N). A rate holds for the batch size and
 size it was measured at; rows at another batch size or image size say so, and
 --steps-per-second-at-batch B=X gives the rate for batch size B. Training only:
 generation and scoring are not counted. --json FILE writes the same numbers.
+
+Fused runs (train.fuse, fusion.py): --fuse seeds plans each experiment's seeds as one
+fused group, --fuse experiments also groups the experiments that may share a step
+(fusion_groups.py); by default an experiment's own train.fuse decides (its seeds). A
+group of N runs of S steps takes S x N / R(N) seconds, R(N) the aggregate steps/s of N
+fused runs at batch 1 (--fused-rate N=X, or the `fused` rows of a `replication bench
+--fused` report); between measured sizes the seconds per fused step are interpolated
+linearly; groups at another batch size, or of one run, use the unfused rate. A group
+is indivisible: N GPUs take the makespan of the groups.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from replication.config import ExperimentConfig, from_dict
 from replication.datasets import DATASETS, IMAGE_SUFFIXES
 from replication.errors import ConfigError
 from replication.fileio import write_json
+from replication.fusion_groups import group_by_key
 from replication.params import active_scale, experiment_dict, load_experiment, load_params
 
 MODES = ("faithful", "fast")  # TrainConfig.mode
@@ -210,6 +220,92 @@ def attach_rates(rows: list[dict], args) -> str | None:
     return "; ".join(s for s in (source, given and f"--steps-per-second-at-batch {given}") if s)
 
 
+# --- fused groups ----------------------------------------------------------------------
+
+FUSE_CHOICES = ("off", "seeds", "experiments")
+FUSED_BATCH = 1  # fused rates are measured at batch 1 (replication bench --fused)
+
+
+def fused_groups(configs: list[ExperimentConfig], fuse: str | None) -> list[list[str]]:
+    """Names of the experiments trained as one fused group (each group's runs: every
+    seed of every experiment in it); experiments not fused are groups of their own
+    with `fused` false in the plan."""
+    trained = [c for c in configs if not c.released]
+    if fuse == "experiments":
+        return [[c.name for c in group] for group in group_by_key(trained)]
+    return [[c.name] for c in trained]
+
+
+def fuses(cfg: ExperimentConfig, fuse: str | None) -> bool:
+    return cfg.train.fuse if fuse is None else fuse != "off"
+
+
+def parse_fused_rates(pairs: list[str], report: dict | None, path: str | None) -> dict[int, float]:
+    """{N: aggregate steps/s of N fused runs} from --fused-rate N=X and a bench report."""
+    rates = {}
+    for row in (report or {}).get("fused") or []:
+        if isinstance(row, dict) and "aggregate_steps_per_second" in row:
+            rates[int(row["runs"])] = positive_rate(row["aggregate_steps_per_second"],
+                                                    f"--bench {path} fused runs={row['runs']}")
+    for pair in pairs:
+        n, sep, rate = pair.partition("=")
+        if not sep or not n.isdigit() or int(n) < 1:
+            raise ConfigError(f"--fused-rate {pair!r} must look like RUNS=AGGREGATE_STEPS_PER_"
+                              "SECOND, e.g. 12=800")
+        rates[int(n)] = positive_rate(rate, f"--fused-rate {pair}")
+    return rates
+
+
+def fused_rate(n: int, rates: dict[int, float]) -> float:
+    """Aggregate steps/s of n fused runs: measured, or the seconds per fused step
+    (n / rate) interpolated linearly between the nearest measured sizes."""
+    if n in rates:
+        return rates[n]
+    below, above = [k for k in rates if k < n], [k for k in rates if k > n]
+    if not below or not above:
+        raise ConfigError(f"a fused group of {n} runs, but fused rates are given for "
+                          f"{sorted(rates)} runs only; add --fused-rate {n}=X (or measure it: "
+                          f"replication bench --fused {n})")
+    a, b = max(below), min(above)
+    ta, tb = a / rates[a], b / rates[b]
+    return n / (ta + (tb - ta) * (n - a) / (b - a))
+
+
+def attach_fused(rows: list[dict], groups: list[list[str]], configs: list[ExperimentConfig],
+                 fuse: str | None, rates: dict[int, float]) -> list[dict]:
+    """Mark fused rows and give them their group's time; return the plan's groups:
+    each with its runs, steps per run, rate and hours (None without rates)."""
+    by_name = {r["experiment"]: r for r in rows}
+    cfg_of = {c.name: c for c in configs}
+    out = []
+    for names in groups:
+        members = [n for n in names if fuses(cfg_of[n], fuse)]
+        for n in names:
+            by_name[n]["fused"] = n in members
+        if not members:
+            continue
+        runs = sum(by_name[n]["runs"] for n in members)
+        steps = by_name[members[0]]["steps_per_run"]
+        group = {"experiments": members, "runs": runs, "steps_per_run": steps,
+                 "aggregate_steps_per_second": None, "hours": None}
+        batch = by_name[members[0]]["batch_size"]
+        if rates and runs > 1 and batch == FUSED_BATCH and steps is not None:
+            rate = fused_rate(runs, rates)
+            group.update(aggregate_steps_per_second=rate, hours=steps * runs / rate / 3600)
+            for n in members:
+                row = by_name[n]
+                row["steps_per_second"] = rate / runs  # each run advances at this rate
+                row["hours_per_run"] = group["hours"]  # every run lasts as long as its group
+                row["hours"] = group["hours"] * row["runs"] / runs  # its share of the group
+                row["notes"] = [f"fused: {runs} runs at {rate:g} steps/s together"]
+        elif rates and runs > 1:
+            for n in members:
+                by_name[n].setdefault("notes", []).append(
+                    f"no fused rate at batch {batch}: counted as separate runs")
+        out.append(group)
+    return out
+
+
 # --- N GPUs --------------------------------------------------------------------------
 
 def greedy_makespan(durations: list[float], gpus: int) -> tuple[float, list[list[int]]]:
@@ -223,16 +319,24 @@ def greedy_makespan(durations: list[float], gpus: int) -> tuple[float, list[list
     return max(loads), assigned
 
 
-def hours_summary(rows: list[dict], gpus: int) -> dict | None:
+def hours_summary(rows: list[dict], gpus: int, groups: list[dict] = ()) -> dict | None:
+    """Hours on one GPU and on `gpus`: every run, or fused group (with hours), is one
+    unit of work that is never split."""
     if any(r["hours_per_run"] is None for r in rows):
         return None
-    runs = [(r["experiment"], seed, r["hours_per_run"]) for r in rows for seed in r["seeds"]]
-    total = sum(h for _, _, h in runs)
-    makespan, assigned = greedy_makespan([h for _, _, h in runs], gpus)
+    timed = [g for g in groups if g["hours"] is not None]
+    grouped = {n for g in timed for n in g["experiments"]}
+    units = [([f"{r['experiment']}/seed-{seed}"], r["hours_per_run"]) for r in rows
+             if r["experiment"] not in grouped for seed in r["seeds"]]
+    units += [([f"{n}/seed-{seed}" for n in g["experiments"]
+                for seed in next(r for r in rows if r["experiment"] == n)["seeds"]], g["hours"])
+              for g in timed]
+    total = sum(h for _, h in units)
+    makespan, assigned = greedy_makespan([h for _, h in units], gpus)
     return {"one_gpu": total, "gpus": gpus, "makespan": makespan, "lower_bound": total / gpus,
-            "assignment": "greedy longest-first, no run split",
-            "per_gpu": [{"hours": sum(runs[i][2] for i in idx),
-                         "runs": [f"{runs[i][0]}/seed-{runs[i][1]}" for i in idx]}
+            "assignment": "greedy longest-first, no run (or fused group) split",
+            "per_gpu": [{"hours": sum(units[i][1] for i in idx),
+                         "runs": [run for i in idx for run in units[i][0]]}
                         for idx in assigned]}
 
 
@@ -297,6 +401,11 @@ def render(plan: dict) -> str:
                              f"makespan of a greedy longest-first assignment of the "
                              f"{plan['runs']} independent runs, no run split (total / "
                              f"{hours['gpus']} = {hours['lower_bound']:.2f} h is the floor)")
+        for g in plan.get("fused_groups") or []:
+            rate = g["aggregate_steps_per_second"]
+            lines.append(f"fused group of {g['runs']} runs ({', '.join(g['experiments'])}): "
+                         + (f"{rate:.1f} steps/s together, {_span(g['hours'])}" if rate
+                            else "no fused rate: counted as separate runs"))
         lines.append("training only; generation and scoring are not counted")
     if plan.get("launcher_note"):
         lines.append(plan["launcher_note"])
@@ -308,13 +417,24 @@ def build_plan(args) -> dict:
     scale, configs = resolve_grid(args.params, args.scale)
     rows = plan_rows(configs, args.mode)
     rate_source = attach_rates(rows, args)
+    report = read_bench(args.bench) if args.bench else None
+    rates = parse_fused_rates(args.fused_rate, report, args.bench)
+    if rates and rate_source is None:
+        raise ConfigError("--fused-rate needs an unfused rate too (--bench FILE or "
+                          "--steps-per-second X) for the runs that are not fused")
+    groups = attach_fused(rows, fused_groups(configs, args.fuse), configs, args.fuse,
+                          rates if rate_source is not None else {})
     steps = [r["steps"] for r in rows]
     plan = {"params": str(args.params), "scale": scale,
             "total_steps": None if None in steps else sum(steps),
-            "runs": sum(r["runs"] for r in rows), "experiments": rows}
+            "runs": sum(r["runs"] for r in rows), "experiments": rows,
+            "fused_groups": groups}
     if rate_source is not None:
+        if rates:
+            rate_source += "; fused at batch 1: " + ", ".join(
+                f"{n} runs {x:g} steps/s" for n, x in sorted(rates.items()))
         plan["rate_source"] = rate_source
-        plan["hours"] = hours_summary(rows, gpus)
+        plan["hours"] = hours_summary(rows, gpus, groups)
     launcher = ((load_params(args.params).get("launcher") or {}).get("train") or "python -m")
     if launcher.strip() != "python -m":
         plan["launcher_note"] = (f"params launcher.train is {launcher!r}: this plan counts "
@@ -343,6 +463,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gpus", default="1", metavar="N",
                         help="GPUs to share the independent runs (default 1); reports the "
                              "greedy longest-first makespan")
+    parser.add_argument("--fuse", choices=FUSE_CHOICES,
+                        help="plan fused runs (train.fuse): off, each experiment's seeds as "
+                             "one group, or also the experiments that may share a step; "
+                             "default: each experiment's own train.fuse")
+    parser.add_argument("--fused-rate", action="append", default=[], metavar="N=X",
+                        help="aggregate steps/s of N fused runs at batch 1, e.g. 12=800 "
+                             "(repeatable; a `replication bench --fused` report gives them too)")
     parser.add_argument("--json", metavar="FILE",
                         help="also write the plan's numbers to this JSON file (atomically)")
 

@@ -63,8 +63,7 @@ class Trainer:
                  shard: distributed.Shard | None = None):
         self.cfg, self.seed, self.device, self.total_steps = cfg, seed, device, total_steps
         self.shard = shard
-        torch.manual_seed(seed)  # weight init and dropout draw from the global generator
-        G, D = models.build(cfg)
+        G, D = self.build_networks()
         if shard is not None:
             G, D = distributed.convert(G, shard), D and distributed.convert(D, shard)
         self.G = G.to(device).train()
@@ -81,6 +80,10 @@ class Trainer:
             self.opt_D = self.adam(self.D)
             self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
         self.step = 0
+
+    def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+        torch.manual_seed(self.seed)  # weight init and dropout draw from the global generator
+        return models.build(self.cfg)
 
     def adam(self, net: torch.nn.Module) -> torch.optim.Adam:
         t = self.cfg.train
@@ -287,14 +290,15 @@ def train_runs(cfg: ExperimentConfig, runs: list[RunFolders], *, restart: bool =
 
 def _train(cfg: ExperimentConfig, run: RunFolders, restart: bool, on_mismatch: str,
            stop_after: int | None, progress: bool, stop: dict):
-    """One run as a generator that yields after every step (concurrent.interleave drives
-    it) and returns its train.json summary."""
+    """One run as a generator that yields its device once chosen, then after every step
+    (concurrent.interleave drives it), and returns its train.json summary."""
     seed, out_dir, log_dir = run.seed, run.out, run.logs
     state_path, generator_path = layout.state_path(out_dir), layout.generator_path(out_dir)
     shard = distributed.shard_from_environment()
     device = resolve_device(cfg.train.device, cfg.train.runs_per_device)
     if shard is not None:
         device = distributed.setup(shard, device)
+    yield device  # concurrent.py makes this run's stream and generator there
     data = TrainingPairs(cfg.data, cfg.train.batch_size, seed)
     if shard is not None:
         distributed.check_slices(shard, cfg.train.batch_size, len(data))
@@ -371,23 +375,34 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
                 break  # checkpointed below; a later call resumes exactly here
             yield
     checkpoint(trainer, meter, state_path)
-    seconds = time.perf_counter() - began
-    summary = {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
-               "total_steps": total, "finished": trainer.step >= total,
-               "steps_this_run": trainer.step - start, "seconds_this_run": round(seconds, 2),
-               "steps_per_second": round((trainer.step - start) / max(seconds, 1e-9), 3),
-               "device": str(trainer.device), "machine": machine(trainer.device),
-               "mode": cfg.mode,
-               "processes": 1 if trainer.shard is None else trainer.shard.world,
-               "last_losses": last, "stopped_by_signal": by_signal}
-    if main and summary["finished"]:
+    summary = summarise(trainer, start, time.perf_counter() - began, last, by_signal)
+    if main:
+        finish(trainer, summary, out_dir)
+    return summary
+
+
+def summarise(trainer: Trainer, start: int, seconds: float, last: dict,
+              by_signal: bool) -> dict:
+    """The run's train.json: how far it got, how fast, its last logged losses."""
+    total = trainer.total_steps
+    return {"experiment": trainer.cfg.name, "seed": trainer.seed, "step": trainer.step,
+            "total_steps": total, "finished": trainer.step >= total,
+            "steps_this_run": trainer.step - start, "seconds_this_run": round(seconds, 2),
+            "steps_per_second": round((trainer.step - start) / max(seconds, 1e-9), 3),
+            "device": str(trainer.device), "machine": machine(trainer.device),
+            "mode": trainer.cfg.train.mode,
+            "processes": 1 if trainer.shard is None else trainer.shard.world,
+            "last_losses": last, "stopped_by_signal": by_signal}
+
+
+def finish(trainer: Trainer, summary: dict, out_dir: Path) -> None:
+    """(rank 0) The generator snapshot once finished, train.json, and train.keep_state."""
+    if summary["finished"]:
         checkpoints.save_generator(trainer.G, trainer.cfg, trainer.seed, trainer.step,
                                    layout.generator_path(out_dir))
-    if main:
-        write_json(out_dir / "train.json", summary)
-    if main and summary["finished"] and not cfg.keep_state:
-        state_path.unlink()  # train.keep_state: false; generator.pt is what generate reads
-    return summary
+    write_json(out_dir / "train.json", summary)
+    if summary["finished"] and not trainer.cfg.train.keep_state:
+        layout.state_path(out_dir).unlink()  # generator.pt is what generate reads
 
 
 # --- command line -------------------------------------------------------------------
@@ -409,6 +424,9 @@ def add_arguments(parser) -> None:
                         help="checkpoint and stop after this many steps (>= 1) in this call; "
                              "the next call resumes exactly (for time-limited cluster jobs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--fuse-with", action="append", default=[], metavar="EXPERIMENT",
+                        help="with train.fuse: also train this experiment's seeds in the same "
+                             "fused step (same networks, dataset and schedule; repeatable)")
 
 
 def run(args) -> int:
@@ -423,6 +441,9 @@ def run(args) -> int:
     if cfg.released:
         return released.install_stage(cfg, Path(args.out) if args.out else None,
                                       progress=not args.no_progress)
+    if cfg.train.fuse or args.fuse_with:  # several runs as one fused step (fusion.py)
+        from replication import fused_runs  # it builds on this module's loop pieces
+        return fused_runs.run(args, cfg, args.seed)
     summaries, main, k = {}, distributed.is_main_process(), cfg.train.seeds_per_process
     for group in [seeds[i:i + k] for i in range(0, len(seeds), k)]:
         runs = [RunFolders(seed, Path(args.out), Path(args.out) / "dvclive") if args.out

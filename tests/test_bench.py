@@ -110,3 +110,27 @@ def test_concurrent_workers_each_report_a_rate(tmp_path):
     args = parse("--concurrent-seconds", "0.5", "--warmup", "0")
     rates = bench_runs.run_workers(args, 2, "fast")
     assert len(rates) == 2 and all(rate > 0 for rate in rates)
+
+
+def test_fused_runs_are_timed_and_each_row_is_a_json_line_at_once(tmp_path, monkeypatch):
+    # every fused measurement is appended to --jsonl as it is made: a later count that
+    # dies (here: N = 3 raises) loses none of the earlier rows, and the report goes on
+    from replication import fusion
+    real_init = fusion.FusedTrainer.__init__
+
+    def failing(self, cfgs, *args, **kwargs):
+        if len(cfgs) == 3:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        real_init(self, cfgs, *args, **kwargs)
+
+    monkeypatch.setattr(fusion.FusedTrainer, "__init__", failing)
+    lines = tmp_path / "runs.jsonl"
+    args = parse("--blocks", "0", "--no-gen", "--fused", "1,2,3", "--concurrent-seconds", "0.2",
+                 "--json", str(tmp_path / "b.json"), "--jsonl", str(lines))
+    assert bench.run(args) == 0
+    rows = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [r["runs"] for r in rows] == [1, 2, 3]
+    assert all(r["aggregate_steps_per_second"] > 0 and r["fused"] for r in rows[:2])
+    assert "out of memory" in rows[2]["error"]
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [r["runs"] for r in report["fused"]] == [1, 2, 3]

@@ -120,3 +120,70 @@ def test_auto_is_the_cpu_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: auto claims a GPU slot")
     assert devices.resolve_device("auto") == torch.device("cpu")
+
+
+# --- what each interleaved run owns -----------------------------------------------------
+
+def test_each_run_gets_its_stream_and_generator_on_the_device_it_chose(monkeypatch):
+    # the GPU pool picks a run's device inside its loop, so its stream and CUDA generator
+    # can only be made once the loop has said where it runs (made before, they would sit
+    # on the current device, cuda:0, whatever the run chose)
+    from replication import concurrent
+    made = []
+    monkeypatch.setattr(concurrent, "stream_on", lambda device: made.append(("stream", device)))
+    monkeypatch.setattr(concurrent, "generator_on", lambda device: made.append(("rng", device)))
+    steps = []
+
+    def loop(name: str, device: str):
+        yield torch.device(device)
+        for step in range(2):
+            steps.append((name, step, list(made)))
+            yield
+
+    together = concurrent.Interleaved([loop("a", "cuda:1"), loop("b", "cuda:0")])
+    assert made == []  # nothing is made before a run has chosen its device
+    together.step()
+    a, b = torch.device("cuda:1"), torch.device("cuda:0")
+    assert made == [("stream", a), ("rng", a), ("stream", b), ("rng", b)]
+    assert steps[0] == ("a", 0, made[:2])  # run a's first step ran after its placing
+    assert [c.device for c in together.contexts] == [a, b]
+
+
+def test_interleaved_runs_keep_their_own_cpu_random_streams():
+    from replication import concurrent
+    draws = {}
+
+    def loop(name: str, seed: int):
+        yield torch.device("cpu")
+        torch.manual_seed(seed)
+        for _ in range(3):
+            draws.setdefault(name, []).append(torch.rand(1).item())
+            yield
+
+    together = concurrent.Interleaved([loop("a", 0), loop("b", 1)])
+    for _ in range(3):
+        together.step()
+    for name, seed in (("a", 0), ("b", 1)):
+        torch.manual_seed(seed)
+        assert draws[name] == [torch.rand(1).item() for _ in range(3)]
+
+
+def test_the_in_process_bench_does_not_synchronise_every_step(tmp_path, monkeypatch):
+    # a host-device synchronisation per step would serialise the runs' streams: the timed
+    # stretch must sync only at its two ends, however many steps it takes
+    from replication import bench_runs, bench_timing
+    from replication.bench_timing import with_synthetic_data
+    calls = []
+    monkeypatch.setattr(bench_runs, "synchronize", lambda device: calls.append("timed"))
+    monkeypatch.setattr(bench_timing, "synchronize", lambda device: calls.append("block"))
+    steps = []
+    real_step = bench_timing.Runner.step
+    monkeypatch.setattr(bench_timing.Runner, "step",
+                        lambda self: steps.append(1) or real_step(self))
+    cfg = with_synthetic_data(from_dict(ExperimentConfig, tiny_overrides(
+        train={"batch_size": 1})), tmp_path)
+    rows = bench_runs.in_process(cfg, [2], "fast", torch.device("cpu"), seconds=0.3)
+    assert rows[0]["aggregate_steps_per_second"] > 0
+    assert len(steps) >= 4  # several timed steps per run ...
+    assert calls.count("timed") == 2  # ... and one sync at each end of the timed stretch
+    assert calls.count("block") == 2 * 2  # each Runner's first (capturing) block: before timing

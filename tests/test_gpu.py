@@ -14,7 +14,10 @@ Tolerances (why each bound holds is next to its test):
       CUDA RNG state bit for bit
   fast mode learns: L1 over the last tenth of 200 steps < 0.8 x the first tenth
   resume on the device (deterministic cuDNN): bit for bit
-  faithful step as a CUDA graph vs eager faithful: bit for bit
+  faithful step as a CUDA graph vs eager faithful (deterministic cuDNN): bit for bit
+  two runs' graphs, each with its own generator, replayed interleaved: each run's draws
+  fused runs vs separate runs, faithful fp32, dropout off: losses 1e-3 relative
+  fused graph vs the same fused step eager: losses 1e-2 relative, per-run RNG bit for bit
   seeds interleaved on their own streams vs each alone (deterministic cuDNN): bit for bit
 """
 
@@ -29,7 +32,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from replication import bench, fast
+from replication import bench, bench_timing, fast
 from replication.models import build as build_networks
 from replication.train import train
 
@@ -199,6 +202,104 @@ def test_fast_mode_resumes_exactly_on_the_device(paper_cfg, tmp_path):
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key}"
 
 
+# --- several runs on one device -----------------------------------------------------------
+
+@gpu
+def test_graphs_of_interleaved_runs_draw_from_their_own_generators():
+    # concurrent.RunContext: each run's CUDA generator is swapped in by pointer, so the
+    # graph it captures registers that generator; replayed alternately on two streams
+    # with no synchronisation between them, each run must draw exactly what it draws
+    # replayed alone (a shared seed/offset would give one run the other's numbers)
+    from replication.concurrent import RunContext
+
+    def draws(order: list[int]) -> dict[int, list[torch.Tensor]]:
+        contexts, graphs, outs = [RunContext() for _ in range(2)], [], []
+        for i, context in enumerate(contexts):
+            context.place(CUDA)
+            with context.active():
+                torch.manual_seed(100 + i)
+                out = torch.empty(1 << 20, device=CUDA)
+                out.uniform_()  # warm-up outside the capture
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    torch.nn.functional.dropout(out.uniform_(), 0.5, training=True)
+                graphs.append(graph)
+                outs.append(out)
+        results = {0: [], 1: []}
+        for i in order:
+            with contexts[i].active():
+                graphs[i].replay()
+                results[i].append(outs[i].clone())
+        torch.cuda.synchronize()
+        return results
+
+    together = draws([0, 1, 0, 1, 0, 1])
+    for i in (0, 1):
+        alone = draws([i] * 3)[i]
+        assert all(torch.equal(a, b) for a, b in zip(together[i], alone)), i
+    assert not torch.equal(together[0][0], together[1][0])
+
+
+FUSED_RUNS = 3
+
+
+def fused_and_separate(cfg, mode: str, steps: int):
+    """Per run: its losses per step, alone and fused (same seeds and batches)."""
+    from replication.fused_runs import run_data
+    from replication.fusion import FusedTrainer
+    options = bench_timing.fast_options(cfg, mode, CUDA)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                             mode=bench_timing.MODES[mode][0]))
+    alone = []
+    for seed in range(FUSED_RUNS):
+        trainer, data = bench.build(cfg, mode, CUDA, seed)
+        alone.append([{k: float(v) for k, v in trainer.train_step(*data.batch(s, CUDA)).items()}
+                      for s in range(steps)])
+    _, shared = bench.build(cfg, mode, CUDA, 0)
+    datas = [run_data(shared, cfg.data, seed) for seed in range(FUSED_RUNS)]
+    fused = FusedTrainer([cfg] * FUSED_RUNS, list(range(FUSED_RUNS)), CUDA, 10**9,
+                         fast_options=options)
+    together = []
+    for s in range(steps):
+        xs, ys = zip(*(d.batch(s, CUDA) for d in datas))
+        losses = fused.train_step(torch.cat(xs, 1), torch.cat(ys, 1))
+        together.append({k: v.float().tolist() for k, v in losses.items()})
+    return alone, together, fused
+
+
+@gpu
+def test_fused_runs_match_separate_runs_on_the_device(paper_cfg):
+    # faithful arithmetic (strict fp32), dropout off (on CUDA fused runs draw their masks
+    # through bernoulli_, separate runs through the fused dropout kernel: other draws):
+    # grouped vs plain cuDNN convolutions sum in other orders, fp32 roundings of ~1e-6
+    # compounded over the network's depth, as fast fp32 vs faithful: 1e-3 relative
+    cfg = dataclasses.replace(paper_cfg, generator=dataclasses.replace(paper_cfg.generator,
+                                                                       dropout="none"))
+    alone, together, _ = fused_and_separate(cfg, "faithful", 2)
+    err = max(abs(together[s][k][i] - alone[i][s][k]) / max(abs(alone[i][s][k]), 1e-3)
+              for i in range(FUSED_RUNS) for s in range(2) for k in alone[i][s])
+    print(f"{FUSED_RUNS} fused vs separate faithful runs, 2 steps: losses rel diff {err:.1e}")
+    assert err <= 1e-3
+
+
+@gpu
+def test_fused_graph_replays_the_eager_fused_step(paper_cfg):
+    # fast mode: the fused step captured as a CUDA graph vs the same step eager, from the
+    # same state: each run's own CUDA generator (registered with the graph) must end in
+    # the same state (the same dropout draws); losses within cuDNN's atomics over 3
+    # steps, 1e-2 relative as for one run
+    runs = {}
+    for mode in ("fast", "fast-eager"):
+        _, together, fused = fused_and_separate(paper_cfg, mode, GRAPH_STEPS)
+        runs[mode] = together, [g.get_state() for g in fused.generators]
+    (graph, graph_rng), (eager, eager_rng) = runs["fast"], runs["fast-eager"]
+    err = max(abs(a[k][i] - b[k][i]) / max(abs(b[k][i]), 1e-3)
+              for a, b in zip(graph, eager) for k in a for i in range(FUSED_RUNS))
+    print(f"fused graph vs eager, {GRAPH_STEPS} steps: losses rel diff {err:.1e}")
+    assert err <= 1e-2
+    assert all(torch.equal(a, b) for a, b in zip(graph_rng, eager_rng))
+
+
 # --- on the CPU, in every test run -----------------------------------------------------
 
 def all_weights(trainer) -> list[torch.Tensor]:
@@ -214,15 +315,18 @@ def test_faithful_graph_replays_eager_faithful_bit_for_bit(paper_cfg):
     # GRAPH_STEPS steps must be equal to the bit. If not, the first differing tensor is
     # named (an op whose kernel choice depends on capture, e.g. an allocator-dependent
     # reduction, would show there).
+    # With cudnn.deterministic (cuDNN's default algorithms may use atomics in the
+    # backward, which differ run to run, eager or not).
     cfg = dataclasses.replace(paper_cfg, train=dataclasses.replace(
         paper_cfg.train, iterations=GRAPH_STEPS))
     runs = {}
-    for mode in ("faithful", "faithful-graph"):
-        trainer, data = bench.build(cfg, mode, CUDA)
-        for s in range(GRAPH_STEPS):
-            trainer.train_step(*data.batch(s, CUDA))
-        torch.cuda.synchronize()
-        runs[mode] = (all_weights(trainer), torch.cuda.get_rng_state(CUDA))
+    with fast.backend_flags({"cudnn.deterministic": True}):
+        for mode in ("faithful", "faithful-graph"):
+            trainer, data = bench.build(cfg, mode, CUDA)
+            for s in range(GRAPH_STEPS):
+                trainer.train_step(*data.batch(s, CUDA))
+            torch.cuda.synchronize()
+            runs[mode] = (all_weights(trainer), torch.cuda.get_rng_state(CUDA))
     eager, graph = runs["faithful"], runs["faithful-graph"]
     differing = [i for i, (a, b) in enumerate(zip(eager[0], graph[0])) if not torch.equal(a, b)]
     print(f"faithful graph vs eager: {len(differing)} of {len(eager[0])} tensors differ")

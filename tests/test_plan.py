@@ -266,3 +266,53 @@ def test_other_bad_inputs(tmp_path, capsys):
     assert "scale='huge'" in one_line_error(capsys, "--params", params, "--scale", "huge")
     assert "params file not found" in one_line_error(capsys, "--params",
                                                      str(tmp_path / "none.yaml"))
+
+
+# --- fused groups (train.fuse) -------------------------------------------------------
+# --fuse seeds, 100 steps/s unfused, 2 fused runs 150 steps/s, 3 fused runs 180:
+#   facades-b1  3 runs fused: 80,000 x 3 / 180 = 1,333.33 s
+#   maps-b1     2 runs fused: 219,200 x 2 / 150 = 2,922.67 s
+#   cityscapes-b10 batch 10: no fused rate at batch 10, 2 separate runs x 596 s = 1,192 s
+#   one GPU: 5,448 s = 1.51333 h
+
+def test_fused_groups_take_their_aggregate_rate(tmp_path):
+    params = write_params(tmp_path)
+    plan = plan_json(tmp_path, "--params", str(params), "--steps-per-second", "100",
+                     "--fuse", "seeds", "--fused-rate", "2=150", "--fused-rate", "3=180")
+    rows = {r["experiment"]: r for r in plan["experiments"]}
+    assert rows["facades-b1"]["fused"]
+    assert rows["facades-b1"]["hours"] == pytest.approx(1333.333 / 3600)
+    assert rows["maps-b1"]["hours_per_run"] == pytest.approx(2922.667 / 3600)
+    assert rows["maps-b1"]["steps_per_second"] == pytest.approx(75)
+    assert rows["cityscapes-b10"]["hours"] == pytest.approx(1192 / 3600)
+    assert plan["hours"]["one_gpu"] == pytest.approx(5448 / 3600)
+    # 2 GPUs: the groups are indivisible: maps (2,922.67 s) on one, facades + cityscapes
+    # runs (1,333.33 + 596 + 596 = 2,525.33 s) on the other
+    plan = plan_json(tmp_path, "--params", str(params), "--steps-per-second", "100",
+                     "--fuse", "seeds", "--fused-rate", "2=150", "--fused-rate", "3=180",
+                     "--gpus", "2")
+    assert plan["hours"]["makespan"] == pytest.approx(2922.667 / 3600)
+
+
+def test_fused_rates_between_measured_sizes_interpolate_the_step_time(tmp_path):
+    # 2 runs 150/s (13.33 ms a fused step), 4 runs 200/s (20 ms): 3 runs 16.67 ms = 180/s
+    params = write_params(tmp_path)
+    plan = plan_json(tmp_path, "--params", str(params), "--steps-per-second", "100",
+                     "--fuse", "seeds", "--fused-rate", "2=150", "--fused-rate", "4=200")
+    group = next(g for g in plan["fused_groups"] if g["experiments"] == ["facades-b1"])
+    assert group["aggregate_steps_per_second"] == pytest.approx(180)
+
+
+def test_fuse_experiments_groups_the_fusable_ones(tmp_path, capsys):
+    grid = yaml.safe_load(yaml.safe_dump(SMALL_GRID))
+    grid["experiments"]["facades-b1-l1w10"] = {"data": {"dataset": "facades"},
+                                               "seeds": [0, 1, 2], "loss": {"l1_weight": 10}}
+    params = write_params(tmp_path, grid)
+    plan = plan_json(tmp_path, "--params", str(params), "--steps-per-second", "100",
+                     "--fuse", "experiments", "--fused-rate", "2=150", "--fused-rate", "6=300")
+    facades = next(g for g in plan["fused_groups"] if "facades-b1" in g["experiments"])
+    assert facades["experiments"] == ["facades-b1", "facades-b1-l1w10"] and facades["runs"] == 6
+    assert facades["hours"] == pytest.approx(80_000 * 6 / 300 / 3600)
+    err = one_line_error(capsys, "--params", str(params), "--steps-per-second", "100",
+                         "--fuse", "experiments", "--fused-rate", "2=150")
+    assert "group of 6 runs" in err and "--fused-rate 6=X" in err

@@ -68,11 +68,15 @@ class Discriminator(nn.Module):
             raise TypeError(f"an unconditional discriminator is called as D(y) and never sees "
                             f"the input x; got {len(images)} tensors")
         # cGAN: D sees x and y stacked on channels (6 channels for RGB -> RGB)
-        d_input = torch.cat(images, dim=1)
+        d_input = self.stack(images)
         if d_input.ndim != 4 or d_input.shape[1] != self.in_channels:
             raise ValueError(f"discriminator expects {self.in_channels} channels in total, "
                              f"got images of shapes {[tuple(t.shape) for t in images]}")
         return self.model(d_input)
+
+    def stack(self, images: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """D's input: [x, y] on channels (fusion.py stacks them run by run)."""
+        return torch.cat(images, dim=1)
 
 
 def build_discriminator(d: DiscriminatorConfig, conditional: bool, in_channels: int,

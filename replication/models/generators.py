@@ -177,8 +177,13 @@ class Generator(nn.Module):
         for up in self.decoder:
             x = up(x)
             if self.skips and features:
-                x = torch.cat([x, features.pop()], dim=1)
+                x = self.join(x, features.pop())
         return x
+
+    def join(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """A U-Net skip: [decoder output, encoder feature] on channels (fusion.py joins
+        them run by run)."""
+        return torch.cat([up, skip], dim=1)
 
 
 def build_generator(g: GeneratorConfig, image_size: int, in_channels: int,
