@@ -126,8 +126,16 @@ def check_resumable(state: dict, current: ExperimentConfig, seed: int, path: Pat
         raise CheckpointError(f"{path}: checkpoint is for seed {state['seed']}, not "
                               f"{seed}; use its run folder or --restart")
     a, b = _flatten(config_of(state, path).to_dict()), _flatten(current.to_dict())
+    extendable = _schedule_extendable(a, b)
     for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key) and not _resumable(key):
+        if a.get(key) != b.get(key) and not _resumable(key) \
+                and not (extendable and key in SCHEDULE_LENGTH):
+            if key in SCHEDULE_LENGTH:
+                raise CheckpointError(
+                    f"{path}: checkpoint was trained with {key}={a.get(key)!r} under "
+                    f"train.lr_policy={a.get('train.lr_policy')!r}, whose lr depends on the "
+                    "schedule's length: its steps so far differ from a longer run's; pass "
+                    "--restart to start over")
             raise CheckpointError(
                 f"{path}: checkpoint was trained with {key}={a.get(key)!r}, config now says "
                 f"{b.get(key)!r}; restore the setting or pass --restart to start over")
@@ -137,6 +145,17 @@ def check_resumable(state: dict, current: ExperimentConfig, seed: int, path: Pat
         if on_code_change == "restart":
             raise CheckpointError(message)
         print(f"warning: {message}; resuming anyway (pass --restart to start over)")
+
+
+# The schedule's length: a run may be extended (or its end moved while it runs) only where
+# the lr does not depend on it — the constant policy, the Lua code's and the default —
+# since only then are the steps so far exactly those of the longer run (train._train then
+# checks that the checkpoint's step is not past the new end).
+SCHEDULE_LENGTH = ("train.iterations", "train.epochs")
+
+
+def _schedule_extendable(a: dict, b: dict) -> bool:
+    return a.get("train.lr_policy") == b.get("train.lr_policy") == "constant"
 
 
 def _resumable(key: str) -> bool:

@@ -249,8 +249,9 @@ class FusedTrainer(Trainer):
             l1 = run_means((fake - y).abs(), n)
             total = gan + self.l1_weights * l1
         self.update(self.opt_G, self.G, total.sum())
-        if self.D is not None:
-            self.D.requires_grad_(True)
+        if self.D is None:  # the L1 objective has no GAN term: no GAN curve (as Trainer)
+            return {"loss_G_l1": l1.detach()}
+        self.D.requires_grad_(True)
         return {"loss_G_gan": gan.detach(), "loss_G_l1": l1.detach()}
 
     # --- each run as an ordinary training state -----------------------------------------

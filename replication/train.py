@@ -135,8 +135,9 @@ class Trainer:
                 fake_logits = self.discriminate(x, fake)
             losses = generator_loss(fake_logits, fake, y, l1_weight=self.cfg.loss.l1_weight)
         self.update(self.opt_G, self.G, losses["total"])
-        if self.D is not None:
-            self.D.requires_grad_(True)
+        if self.D is None:  # the L1 objective has no GAN term: no GAN curve is logged
+            return {"loss_G_l1": losses["l1"].detach()}
+        self.D.requires_grad_(True)
         return {"loss_G_gan": losses["gan"].detach(), "loss_G_l1": losses["l1"].detach()}
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -313,6 +314,10 @@ def _train(cfg: ExperimentConfig, run: RunFolders, restart: bool, on_mismatch: s
             checkpoints.check_resumable(state, cfg, seed, state_path, fingerprint(cfg),
                                         on_code_change=on_mismatch)
             meter = LossMeter(trainer.load_state_dict(state, state_path))
+            if trainer.step > total:  # a shortened schedule (checkpoints.SCHEDULE_LENGTH)
+                raise CheckpointError(f"{state_path}: checkpoint is at step {trainer.step}, "
+                                      f"past this schedule's end ({total} steps); raise "
+                                      "train.iterations or pass --restart")
             if not is_main(trainer):  # rank 0 carries the sums so far (LossMeter.collect)
                 meter.sums = {k: torch.zeros_like(v) for k, v in meter.sums.items()}
         except CheckpointError as err:

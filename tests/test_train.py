@@ -176,6 +176,32 @@ def test_changed_settings_refuse_to_resume(toy_dataset, tmp_path):
     assert summary["finished"] and summary["steps_this_run"] == 12
 
 
+def test_a_finished_run_extends_to_exactly_the_longer_run(toy_dataset, tmp_path):
+    # constant lr (the paper's Lua schedule): the first 6 steps of a 12-step run are a
+    # 6-step run, so raising train.iterations resumes it without --restart
+    train(make_config(toy_dataset), 0, tmp_path / "straight", progress=False)
+    short = train(make_config(toy_dataset, train={"iterations": 6}), 0, tmp_path / "run",
+                  progress=False)
+    assert short["finished"] and short["step"] == 6
+    longer = train(make_config(toy_dataset), 0, tmp_path / "run", on_mismatch="error",
+                   progress=False)
+    assert longer["finished"] and longer["steps_this_run"] == 6
+    assert_same_state(load_state(tmp_path / "straight"), load_state(tmp_path / "run"))
+
+
+def test_schedule_changes_that_alter_the_steps_so_far_are_refused(toy_dataset, tmp_path):
+    linear = {"lr_policy": "linear"}
+    train(make_config(toy_dataset, train={"iterations": 6, **linear}), 0, tmp_path / "lin",
+          progress=False)
+    with pytest.raises(checkpoints.CheckpointError, match="lr_policy") as info:
+        train(make_config(toy_dataset, train=linear), 0, tmp_path / "lin", progress=False)
+    assert "\n" not in str(info.value)
+    train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=8, progress=False)
+    with pytest.raises(checkpoints.CheckpointError, match="past this schedule's end"):
+        train(make_config(toy_dataset, train={"iterations": 6}), 0, tmp_path / "run",
+              progress=False)
+
+
 def test_other_architecture_checkpoint_is_refused(toy_dataset, tmp_path):
     train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=2, progress=False)
     with pytest.raises(checkpoints.CheckpointError, match="discriminator") as info:
@@ -184,12 +210,14 @@ def test_other_architecture_checkpoint_is_refused(toy_dataset, tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_l1_only_objective_has_no_discriminator(toy_dataset, tmp_path):
+def test_l1_only_objective_has_no_discriminator_and_no_gan_curve(toy_dataset, tmp_path):
     summary = train(make_config(toy_dataset, loss={"gan": "none"}), 0, tmp_path / "run",
                     progress=False)
     assert load_state(tmp_path / "run")["D"] is None
-    assert set(summary["last_losses"]) == {"loss_G_gan", "loss_G_l1"}
-    assert summary["last_losses"]["loss_G_gan"] == 0.0
+    # no GAN term: no loss_G_gan series (a flat 0.0 curve would claim a GAN loss of 0)
+    assert set(summary["last_losses"]) == {"loss_G_l1"}
+    series = tmp_path / "run" / "dvclive" / "plots" / "metrics" / "train"
+    assert (series / "loss_G_l1.tsv").is_file() and not (series / "loss_G_gan.tsv").exists()
 
 
 def test_linear_policy_matches_pytorch_code_schedule():
