@@ -112,6 +112,7 @@ def load_weights(module: torch.nn.Module, state_dict: dict, path: str | Path, wh
 RESUMABLE_CHANGES = ("train.log_every", "train.sample_every", "train.checkpoint_every",
                      "train.keep_state",
                      "train.device", "train.runs_per_device", "train.seeds_per_process",
+                     "train.seed_processes",
                      "data.root", "data.in_memory", "data.memory_limit_gb",
                      "generate", "seeds", "name", "compare_to")
 

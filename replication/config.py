@@ -99,6 +99,10 @@ class TrainConfig:
     # streams (bit-identical to one after another) and, on CUDA, its own stream and graph:
     # several batch-1 runs fill a GPU that one leaves mostly idle
     seeds_per_process: int = 1
+    # N seeds trained side by side as N processes, the cores shared evenly between them
+    # (seed_processes.py); paper: one run at a time. On a CPU, N single-threaded runs
+    # outrun one N-threaded run (batch-1 convolutions split poorly over threads)
+    seed_processes: int = 1
     # paper: every run trained on its own (false). A speed switch: true trains the runs of
     # one `replication train` call - the experiment's seeds, plus the experiments named
     # with --fuse-with (same networks, dataset and schedule; fusion_groups.py) - as ONE
@@ -236,7 +240,7 @@ def validate(cfg: ExperimentConfig) -> None:
     _check_range("train.beta2", cfg.train.beta2, 0.0, 1.0, hi_open=True)
     for key in ("generator.ngf", "discriminator.ndf", "train.batch_size", "train.epochs",
                 "train.log_every", "train.sample_every", "train.checkpoint_every",
-                "train.runs_per_device", "train.seeds_per_process",
+                "train.runs_per_device", "train.seeds_per_process", "train.seed_processes",
                 "generate.batch_size", "generate.study_batch_size", "generate.samples"):
         check_count(key, _get(cfg, key))
     _check_study(cfg.generate)
@@ -248,6 +252,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:
         raise ConfigError("loss.gan='none' with loss.l1_weight=0 leaves no objective")
     check_seeds(cfg.seeds)
+    if cfg.train.seed_processes > 1 and (cfg.train.fuse or cfg.train.seeds_per_process > 1):
+        raise ConfigError("train.seed_processes > 1 trains each seed in its own process; "
+                          "train.fuse / train.seeds_per_process > 1 put them in one: set one")
     if cfg.train.fuse and cfg.train.seeds_per_process > 1:
         raise ConfigError("train.fuse trains the seeds as one fused step; "
                           "train.seeds_per_process > 1 interleaves them: set one of the two")

@@ -16,6 +16,7 @@ and under `log_dir` (default out_dir/dvclive; the pipeline uses logs/<experiment
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import hashlib
@@ -26,7 +27,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from replication import checkpoints, concurrent, distributed, fast, layout, models, released
+from replication import (checkpoints, concurrent, distributed, fast, layout, models,
+                         released, seed_processes)
 from replication.concurrent import RunFolders
 from replication.config import ExperimentConfig, check_count, dump_yaml
 from replication.data.paired import TrainingPairs
@@ -429,6 +431,8 @@ def add_arguments(parser) -> None:
                         help="checkpoint and stop after this many steps (>= 1) in this call; "
                              "the next call resumes exactly (for time-limited cluster jobs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(seed_processes.CHILD_FLAG, action="store_true",
+                        help=argparse.SUPPRESS)  # a child of train.seed_processes
     parser.add_argument("--fuse-with", action="append", default=[], metavar="EXPERIMENT",
                         help="with train.fuse: also train this experiment's seeds in the same "
                              "fused step (same networks, dataset and schedule; repeatable)")
@@ -449,6 +453,12 @@ def run(args) -> int:
     if cfg.train.fuse or args.fuse_with:  # several runs as one fused step (fusion.py)
         from replication import fused_runs  # it builds on this module's loop pieces
         return fused_runs.run(args, cfg, args.seed)
+    if cfg.train.seed_processes > 1 and len(seeds) > 1 and not args.out:
+        summaries, code = seed_processes.train_side_by_side(args, cfg.name, seeds,
+                                                            cfg.train.seed_processes)
+        if not code:
+            write_train_metrics(cfg.name, summaries)
+        return code
     summaries, main, k = {}, distributed.is_main_process(), cfg.train.seeds_per_process
     for group in [seeds[i:i + k] for i in range(0, len(seeds), k)]:
         runs = [RunFolders(seed, Path(args.out), Path(args.out) / "dvclive") if args.out
@@ -464,10 +474,14 @@ def run(args) -> int:
                       f"{summary['total_steps']} -> {run.out}")
         if any(summary.get("stopped_by_signal") for summary in results):
             return 130
-    if main and not args.out:
-        write_json(layout.train_metrics(cfg.name), summaries)
-        write_json(layout.train_headline(cfg.name), train_headline(summaries))
+    if main and not args.out and not getattr(args, "one_of_seed_processes", False):
+        write_train_metrics(cfg.name, summaries)
     return 0
+
+
+def write_train_metrics(name: str, summaries: dict[str, dict]) -> None:
+    write_json(layout.train_metrics(name), summaries)
+    write_json(layout.train_headline(name), train_headline(summaries))
 
 
 def train_headline(summaries: dict[str, dict]) -> dict:
