@@ -5,8 +5,9 @@ import pytest
 import sklearn.metrics
 from PIL import Image
 
-from replication.data.cityscapes_labels import PALETTE
+from replication.data.cityscapes_labels import IGNORE, PALETTE
 from replication.metrics.segmentation import (
+    CONFIDENT_DISTANCE, SUPPORT_RADIUS, decode_label_maps,
     VOID_COLORS, confusion_matrix, decode_color_labels,
     official_histogram, official_scores, scores)
 
@@ -199,3 +200,54 @@ def test_official_arithmetic_aliases_prediction_19_to_the_next_class_as_road():
     pred = np.array([[19, 13, 0]], np.uint8)
     hist = official_histogram(truth, pred)
     assert hist[14, 0] == 1 and hist[13, 13] == 1 and hist[0, 0] == 1 and hist.sum() == 3
+
+
+# --- the supported-colour rule (decode_label_maps; docs/protocols.md) ---------------------
+
+SKY, BUILDING, WALL, POLE = 10, 2, 3, 5
+
+
+def two_regions(blend) -> np.ndarray:
+    """One 8x8 map: sky left, building right, column 4 painted `blend`."""
+    image = np.zeros((1, 8, 8, 3), np.uint8)
+    image[0, :, :4], image[0, :, 4:] = PALETTE[SKY], PALETTE[BUILDING]
+    image[0, :, 4] = blend
+    return image
+
+
+def test_an_edge_blend_that_is_nearest_a_third_class_is_ignored():
+    # the mean of sky (70, 130, 180) and building (70, 70, 70) is (70, 100, 125): nearest
+    # wall (102, 102, 156) at 44.6 units, by hand; no confident wall pixel anywhere
+    blend = (PALETTE[SKY].astype(int) + PALETTE[BUILDING]) // 2
+    image = two_regions(blend)
+    nearest = decode_label_maps(image, supported=False)
+    assert (nearest[0, :, 4] == WALL).all()  # the invented class of the old rule
+    ids = decode_label_maps(image)
+    assert (ids[0, :, 4] == IGNORE).all()
+    assert (ids[0, :, :4] == SKY).all() and (ids[0, :, 5:] == BUILDING).all()
+
+
+def test_a_thin_true_structure_and_a_near_blend_survive():
+    pole = two_regions(PALETTE[POLE])  # a 1-px pole in its pure colour: confident
+    assert (decode_label_maps(pole)[0, :, 4] == POLE).all()
+    # JPEG noise of 5 units per channel on building (8.7 units, under the 10 of the rule)
+    # next to pure building pixels: kept
+    noisy = two_regions(PALETTE[BUILDING].astype(int) + 5)
+    assert (decode_label_maps(noisy)[0, :, 4] == BUILDING).all()
+
+
+def test_support_reaches_exactly_the_radius_and_stays_inside_its_map():
+    # row 0 one confident car pixel; car-ish pixels (11 units off) in rows 1..7 of col 0:
+    # kept up to SUPPORT_RADIUS rows away, ignored beyond
+    image = np.zeros((2, 8, 8, 3), np.uint8)  # black: void
+    car = PALETTE[13].astype(int)
+    image[0, 0, 0] = car
+    image[0, 1:, 0] = car + [0, 11, 0]
+    ids = decode_label_maps(image)
+    rows = np.flatnonzero(ids[0, :, 0] == 13)
+    assert rows.tolist() == list(range(SUPPORT_RADIUS + 1))
+    # the next map's unconfident car pixel at its top is not supported by map 0's bottom
+    image[0, 7, 0] = car
+    image[1, 0, 0] = car + [0, 11, 0]
+    assert decode_label_maps(image)[1, 0, 0] == IGNORE
+    assert CONFIDENT_DISTANCE < 11  # the premise of the constructed case

@@ -58,7 +58,8 @@ def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     scores = segmenter.run_stage(params)
 
     model = fcn.load_converted("runs/segmenter/fallback.pt")
-    photos, labels = segmenter.training_set(segmenter.cityscapes_config(params))
+    photos, labels = segmenter.training_set(segmenter.cityscapes_config(params),
+                                            load_scoring(params))
     assert photos.shape == (12, 3, 32, 32)
     with torch.no_grad():
         loss = F.cross_entropy(model(photos.float()), labels.long(), ignore_index=255).item()

@@ -6,7 +6,7 @@
     fcn_score_corrected the same predictions, the quirks removed (prediction 19 is an
                         error, no frame dropped); one FCN pass serves both
     fcn_score_fallback  our own FCN-8s (runs/segmenter/fallback.pt), truth = the val
-                        pairs' colour label half decoded by nearest palette colour, all at
+                        pairs' colour label half decoded by scoring.label_decoding, all at
                         the image size; comparable only to its own ground-truth row
     labels_score        Table 6: generated colour label maps -> nearest Cityscapes colour
 docs/protocols.md says where each comes from.
@@ -30,8 +30,7 @@ from replication.errors import ScoringError
 from replication.fileio import file_sha256
 from replication.metrics import fcn, weights
 from replication.metrics.per_image import PER_IMAGE, confusion_counts
-from replication.metrics.segmentation import (VOID_COLORS, confusion_matrix,
-                                              decode_color_labels, official_histogram,
+from replication.metrics.segmentation import (confusion_matrix, official_histogram,
                                               official_scores, scores)
 from replication.metrics.session import Session, scored_split
 from replication.metrics.settings import ScoringConfig
@@ -220,7 +219,7 @@ def fcn_score_fallback(session: Session, folder: Path) -> dict:
                        session.scoring.batch_size)
     frames = per_frame_matrices(session.label_truth(), pred)
     return {"protocol": "fcn_score_fallback", **info,
-            "labels": "colour label half, nearest palette colour (void colours ignored)",
+            "labels": f"colour label half: {session.label_rule}",
             "label_size": f"{session.size}x{session.size}", "image_size": session.size,
             "upsampling": "none", "precision": "fp32", "frames": len(pred),
             **flat_scores(sum(frames)),
@@ -233,15 +232,16 @@ def per_frame_matrices(truth: np.ndarray, pred: np.ndarray) -> list[np.ndarray]:
 
 
 def labels_score(session: Session, folder: Path) -> dict:
-    """Table 6: each generated pixel -> the nearest Cityscapes label colour. Void colours
-    are candidates too: a pixel painted void counts as an error ("other"), not as the
+    """Table 6: each generated pixel -> the nearest Cityscapes label colour, by the truth's
+    rule (scoring.label_decoding). Void colours are candidates too: a pixel painted void counts as an error ("other"), not as the
     class whose colour happens to be closest to black."""
     images = session.read_generated(folder)
     n, s = images.shape[:2]
-    pred = decode_color_labels(images.reshape(n * s, s, 3), ignore_colors=VOID_COLORS)
-    frames = per_frame_matrices(session.label_truth(), pred.reshape(n, s, s))
+    # the truth's rule: a pixel of an unsupported (invented) class is "other", an error
+    pred = session.decode_labels(images)
+    frames = per_frame_matrices(session.label_truth(), pred)
     return {"protocol": "labels_score", "segmenter": "none: nearest Cityscapes colour",
             "prediction_colors": "19 classes + void (void = error)",
-            "labels": "colour label half, nearest palette colour (void colours ignored)",
+            "labels": f"colour label half: {session.label_rule}",
             "image_size": s, "frames": n, **flat_scores(sum(frames)),
             PER_IMAGE: confusion_counts(frames, len(CLASS_NAMES))}

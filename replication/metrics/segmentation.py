@@ -123,14 +123,70 @@ def scores(matrix) -> dict:
     }
 
 
+# The label-decoding rule for JPEG colour label maps (docs/protocols.md, measured by
+# scripts/measure_label_decoding.py on the 500 real val labels and on simulated ones with
+# known truth): a pixel keeps its nearest class only if a CONFIDENT pixel of that class
+# (at most CONFIDENT_DISTANCE RGB units from its colour) lies within SUPPORT_RADIUS pixels;
+# otherwise it is ignored. Bicubic resizing and JPEG blend two regions' colours at their
+# edge into a colour nearest a THIRD class (sky | building -> wall, car | void -> truck),
+# never confidently and never next to a confident pixel of that class.
+SUPPORT_RADIUS = 2
+CONFIDENT_DISTANCE = 10.0
+
+
+def decode_label_maps(images, ignore_colors=VOID_COLORS, supported: bool = True) -> np.ndarray:
+    """Train ids (N, H, W) of N colour label maps (N, H, W, 3): nearest colour of the 19
+    classes and `ignore_colors` (-> 255), then, if `supported`, the support rule above per
+    map (no neighbourhood crosses two maps). The one decoder of the pipeline's truth and of
+    Table 6's generated label maps; supported=False is the plain nearest-colour rule."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3:
+        raise ValueError(f"colour label maps have shape {images.shape}; expected (N, H, W, 3)")
+    n, h, w = images.shape[:3]
+    ids, distance = decode_color_labels(images.reshape(n * h, w, 3), ignore_colors=ignore_colors,
+                                        return_distance=True)
+    ids, distance = ids.reshape(n, h, w), distance.reshape(n, h, w)
+    return keep_supported(ids, distance) if supported else ids
+
+
+def label_rule(decoding: str) -> str:
+    """How colour labels were decoded, for the score records."""
+    if decoding == "nearest":
+        return "nearest Cityscapes colour (void colours ignored)"
+    return (f"nearest Cityscapes colour, kept where a pixel of that class within "
+            f"{CONFIDENT_DISTANCE:g} RGB units lies within {SUPPORT_RADIUS} px, else "
+            "ignored (void colours ignored)")
+
+
+def keep_supported(ids: np.ndarray, distance: np.ndarray, radius: int = SUPPORT_RADIUS,
+                   confident: float = CONFIDENT_DISTANCE) -> np.ndarray:
+    """ids (N, H, W) with every pixel whose class has no confident pixel within `radius`
+    (a square window, within its own map) set to IGNORE."""
+    from scipy import ndimage  # only the decoding of colour labels needs it
+    out = ids.copy()
+    window = (1, 2 * radius + 1, 2 * radius + 1)
+    sure = distance <= confident
+    unsupported = np.zeros(ids.shape, dtype=bool)
+    for c in np.unique(ids):
+        if c == IGNORE:
+            continue
+        of_c = ids == c
+        near = ndimage.maximum_filter(of_c & sure, size=window, mode="constant", cval=False)
+        unsupported |= of_c & ~near
+    out[unsupported] = IGNORE
+    return out
+
+
 def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None = None,
-                        ignore_colors=None, chunk_pixels: int = 1 << 18) -> np.ndarray:
+                        ignore_colors=None, chunk_pixels: int = 1 << 18,
+                        return_distance: bool = False):
     """Train ids (H, W) uint8 of a colour label map by nearest palette colour.
 
     Nearest = smallest squared RGB distance, so JPEG noise decodes to the right class.
     max_distance: pixels farther (Euclidean RGB) than this from every colour -> 255.
     ignore_colors: extra (K, 3) colours that decode to 255 when nearest (e.g.
     VOID_COLORS); None = the 19 class colours only (docs/protocols.md).
+    return_distance: also the (H, W) Euclidean distance to the nearest colour.
     Each distinct colour is decoded once (a label map, even JPEG-noisy, has far fewer
     distinct colours than pixels), `chunk_pixels` colours at a time to bound memory.
     """
@@ -141,16 +197,20 @@ def decode_color_labels(image_rgb, palette=PALETTE, max_distance: float | None =
     codes, inverse = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2],
                                return_inverse=True)
     distinct = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
-    decoded = _nearest_ids(distinct, palette, max_distance, ignore_colors, chunk_pixels)
-    return decoded[inverse.reshape(-1)].reshape(image.shape[:2])
+    decoded, d2 = _nearest_ids(distinct, palette, max_distance, ignore_colors, chunk_pixels)
+    ids = decoded[inverse.reshape(-1)].reshape(image.shape[:2])
+    if not return_distance:
+        return ids
+    return ids, np.sqrt(d2[inverse.reshape(-1)].reshape(image.shape[:2]))
 
 
 def _nearest_ids(flat: np.ndarray, palette, max_distance, ignore_colors,
-                 chunk_pixels: int) -> np.ndarray:
+                 chunk_pixels: int) -> tuple[np.ndarray, np.ndarray]:
     extra = np.zeros((0, 3)) if ignore_colors is None else np.asarray(ignore_colors)
     colors = np.concatenate([np.asarray(palette), extra]).astype(np.int64)
     ids = np.concatenate([np.arange(len(palette)), np.full(len(extra), IGNORE)]).astype(np.uint8)
     out = np.empty(len(flat), dtype=np.uint8)
+    nearest_d2 = np.empty(len(flat), dtype=np.int64)
     for start in range(0, len(flat), chunk_pixels):
         x = flat[start:start + chunk_pixels].astype(np.int64)
         # |x - c|^2 = |x|^2 - 2 x.c + |c|^2, exact in integers
@@ -160,4 +220,5 @@ def _nearest_ids(flat: np.ndarray, palette, max_distance, ignore_colors,
         if max_distance is not None:
             decoded[d2[np.arange(len(x)), nearest] > max_distance ** 2] = IGNORE
         out[start:start + len(x)] = decoded
-    return out
+        nearest_d2[start:start + len(x)] = d2[np.arange(len(x)), nearest]
+    return out, nearest_d2

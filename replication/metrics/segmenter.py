@@ -3,7 +3,7 @@
 The exact FCN score needs the authors' Caffe FCN-8s (docs/protocols.md), which not everyone can
 get. The fallback trains an FCN-8s (fcn.FCN8s: the same layers, narrower widths from
 params `scoring.segmenter`) on the Cityscapes training pairs at the experiments' image
-size: the photo half in, the label half decoded by nearest palette colour as the target
+size: the photo half in, the label half decoded as the truth is (scoring.label_decoding) as the target
 (void colours ignored), cross-entropy. It starts from random weights: the authors'
 network started from ImageNet VGG16, which cannot be fetched offline. Its numbers are
 therefore on their own scale: compare generated images with the ground-truth row it
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ from replication.metrics.fcn_score import missing_exact_inputs
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
 from replication.metrics.score import score_folders, write_scores
-from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
+from replication.metrics.segmentation import decode_label_maps
 from replication.devices import resolve_device
 
 
@@ -90,17 +89,20 @@ def bilinear_kernel(shape: torch.Size) -> torch.Tensor:
 
 # --- data ------------------------------------------------------------------------------
 
-def training_set(cfg: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def training_set(cfg: ExperimentConfig, scoring: ScoringConfig,
+                 chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(photos (N, 3, S, S) uint8, train ids (N, S, S) uint8) of the training pairs:
-    labels = the colour half decoded by nearest palette colour, void colours -> 255."""
+    labels = the colour half decoded by the truth's rule (scoring.label_decoding), void
+    and unsupported pixels -> 255 (ignored by the loss). `chunk` maps at a time bound the
+    decoder's memory."""
     folder = PairFolder(split_folder(cfg.data, cfg.data.train_split), cfg.data.image_size,
                         cfg.data)
     pairs = folder.batch(torch.arange(len(folder)))
     colours = pairs[:, 3:].permute(0, 2, 3, 1).numpy()
-    with ThreadPoolExecutor(4) as pool:
-        labels = list(pool.map(lambda c: decode_color_labels(c, ignore_colors=VOID_COLORS),
-                               colours))
-    return pairs[:, :3].contiguous(), torch.from_numpy(np.stack(labels))
+    supported = scoring.label_decoding == "supported"
+    labels = [decode_label_maps(colours[i:i + chunk], supported=supported)
+              for i in range(0, len(colours), chunk)]
+    return pairs[:, :3].contiguous(), torch.from_numpy(np.concatenate(labels))
 
 
 # --- training --------------------------------------------------------------------------
@@ -160,7 +162,7 @@ def run_stage(params: dict) -> dict:
     device = resolve_device(scoring.device)
     convert_caffemodel(scoring)
     with fp32_exact():
-        model, record = train_fallback(*training_set(cfg), scoring.segmenter, device)
+        model, record = train_fallback(*training_set(cfg, scoring), scoring.segmenter, device)
     fcn.save_converted(model, layout.FALLBACK_SEGMENTER)
     scores = score_real_photos(cfg, scoring, active_scale(params), model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]

@@ -23,7 +23,7 @@ from replication.data.paired import TestPairs
 from replication.devices import resolve_device
 from replication.errors import ScoringError
 from replication.fileio import OUTPUT_MARKER
-from replication.metrics.segmentation import VOID_COLORS, decode_color_labels
+from replication.metrics.segmentation import decode_label_maps, label_rule
 from replication.metrics.settings import ScoringConfig
 
 
@@ -70,14 +70,19 @@ class Session:
         return pixels[..., :3], pixels[..., 3:]
 
     def label_truth(self) -> np.ndarray:
-        """Train ids (N, S, S) of the pairs' colour label half (B): nearest palette colour,
+        """Train ids (N, S, S) of the pairs' colour label half (B) by scoring.label_decoding,
         Cityscapes void colours -> ignored (docs/protocols.md, without the labelIds files)."""
         if self._truth is None:
-            labels = self.halves()[1]
-            n, s = labels.shape[:2]
-            flat = decode_color_labels(labels.reshape(n * s, s, 3), ignore_colors=VOID_COLORS)
-            self._truth = flat.reshape(n, s, s)
+            self._truth = self.decode_labels(self.halves()[1])
         return self._truth
+
+    def decode_labels(self, maps: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) colour label maps -> train ids by scoring.label_decoding."""
+        return decode_label_maps(maps, supported=self.scoring.label_decoding == "supported")
+
+    @property
+    def label_rule(self) -> str:
+        return label_rule(self.scoring.label_decoding)
 
     def real_dir(self) -> Path:
         """The real test targets as PNG at the image size, written once per session into

@@ -40,6 +40,11 @@ class ScoringConfig:
     inception_weights: str | None = "datasets/weights/" + fid.WEIGHTS_FILE
     # paper run: the `weights` stage downloads both networks; false on offline machines
     download_weights: bool = True
+    # colour label maps (the fallback's truth, Table 6's generated maps) -> train ids:
+    # "supported" = nearest colour kept only where a confident pixel of that class is near
+    # (segmentation.decode_label_maps, docs/protocols.md); "nearest" = every pixel its
+    # nearest colour, the earlier rule (JPEG edge blends then decode to third classes)
+    label_decoding: str = "supported"
     kid_subsets: int = 100
     kid_subset_size: int = 1000  # capped at half the sample count (fid.kid_subset_size)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
@@ -49,6 +54,9 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         check_finite(self, "scoring.")  # config.py's rules, as for the experiments
         check_device("scoring.device", self.device)
+        if self.label_decoding not in ("supported", "nearest"):
+            raise ConfigError(f"scoring.label_decoding={self.label_decoding!r} is not one of "
+                              "['supported', 'nearest']")
         for name, chosen in self.metrics.items():
             if not isinstance(chosen, list) or not chosen:
                 raise ConfigError(f"scoring.metrics.{name}={chosen!r} must be a non-empty list "
