@@ -33,6 +33,7 @@ import pandas as pd
 
 from replication import layout
 from replication.config import ExperimentConfig, from_dict
+from replication.datasets import DATASETS
 from replication.errors import ConfigError
 from replication.fileio import atomic_dir, atomic_path, check_replaceable, write_text
 from replication.layout import GROUND_TRUTH
@@ -109,6 +110,8 @@ class Results:
     machines: list[str]  # what computed the scores: CPU / GPU, torch (scores.json `machine`)
     bootstrap: Bootstrap = Bootstrap()  # how every interval was computed (statistics.py)
     test_time: dict = None  # task -> frame of the test-time study (test_time_tables.py)
+    # table id -> what its experiments ran at (image size, steps vs the paper's, seeds)
+    schedules: dict = None
 
 
 def load_results(params_path: str | Path = "params.yaml",
@@ -145,7 +148,41 @@ def load_results(params_path: str | Path = "params.yaml",
                    claims_frame(records, paper.get("claims") or [], workspace.bootstrap),
                    spearman_frame(records, tables), comparisons_frame(records, tables),
                    machines(workspace, [*(params.get("experiments") or {}), GROUND_TRUTH]),
-                   workspace.bootstrap, test_time_frames(params, workspace, tables))
+                   workspace.bootstrap, test_time_frames(params, workspace, tables),
+                   {table_id: schedule_text(params, table_experiments(spec))
+                    for table_id, spec in tables.items()})
+
+
+def table_experiments(spec: dict) -> list[str]:
+    return [row["experiment"] for row in spec["rows"] if row.get("experiment")]
+
+
+def schedule_text(params: dict, names: list[str]) -> str:
+    """'128 px, 2,975 steps = 0.5% of the paper's schedule, 2 seeds' for the experiments
+    of one table (each distinct value listed): what a reader must know before reading a
+    number that is not the paper scale's. The paper's schedule: its epochs of the dataset's
+    training split at the experiment's batch size (docs/datasets.md)."""
+    known = params.get("experiments") or {}
+    sizes, steps, shares, seeds = set(), set(), set(), set()
+    for name in names:
+        if name not in known:
+            continue
+        cfg = from_dict(ExperimentConfig, experiment_dict(params, name))
+        info = DATASETS.get(cfg.data.dataset)
+        sizes.add(f"{cfg.data.image_size} px")
+        seeds.add(len(cfg.seeds))
+        if info is None or cfg.data.train_split not in info.splits:
+            continue
+        images = info.splits[cfg.data.train_split]
+        total = cfg.train.total_steps(images)
+        paper = info.paper_epochs * -(-images // cfg.train.batch_size)
+        steps.add(f"{total:,} steps"), shares.add(f"{100 * total / paper:.3g}%")
+    parts = [", ".join(sorted(sizes))]
+    if steps:
+        parts.append(f"{' / '.join(sorted(steps))} = {' / '.join(sorted(shares))} of the "
+                     "paper's schedule")
+    parts.append(" / ".join(str(n) for n in sorted(seeds)) + " seed(s)")
+    return ", ".join(p for p in parts if p)
 
 
 def machines(workspace: Workspace, experiments: list[str]) -> list[str]:
@@ -170,8 +207,10 @@ def scale_marker(results: Results, table_id: str | None = None) -> str:
     if not others:
         return "paper scale"
     synthetic = results.source == "synthetic" or (records.source == "synthetic").any()
-    data = " — synthetic data" if synthetic else ""
-    return f"{'/'.join(s.upper() for s in others)} scale{data}, not a paper result"
+    data = " — synthetic data" if synthetic else " — real data"
+    schedule = (results.schedules or {}).get(table_id) if table_id else None
+    detail = f": {schedule}" if schedule else ""
+    return f"{'/'.join(s.upper() for s in others)} scale{data}{detail}; not a paper result"
 
 
 def table_title(results: Results, table_id: str) -> str:

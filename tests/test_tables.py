@@ -236,7 +236,22 @@ def test_scale_marker_in_every_title(rendered, tmp_path):
     smoke = render(write_workspace(tmp_path, scale="smoke"))
     for name in ("table1.md", "table3.md", "fid_kid_maps.md", "claims.md"):
         title = (smoke / name).read_text().splitlines()[0]
-        assert "SMOKE scale — synthetic data, not a paper result" in title, name
+        assert "SMOKE scale — synthetic data" in title and "not a paper result" in title, name
+
+
+def test_a_scale_title_states_size_schedule_and_seeds():
+    from replication.tables import schedule_text
+    params = {"datasets": ["cityscapes"], "scale": "cpu",
+              "scales": {"cpu": {"seeds": [0, 1], "data": {"image_size": 128},
+                                 "train": {"epochs": 1}}},
+              "experiments": {"a": {"data": {"dataset": "cityscapes"}},
+                              "b": {"data": {"dataset": "cityscapes"}, "train": {"batch_size": 10}}}}
+    # the paper: 200 epochs of 2,975 Cityscapes pairs; 1 epoch is 2,975 steps at batch 1
+    # and ceil(2975 / 10) = 298 at batch 10, 0.5% of 595,000 and of 59,600
+    assert schedule_text(params, ["a"]) == (
+        "128 px, 2,975 steps = 0.5% of the paper's schedule, 2 seed(s)")
+    assert schedule_text(params, ["a", "b"]) == (
+        "128 px, 2,975 steps / 298 steps = 0.5% of the paper's schedule, 2 seed(s)")
 
 
 def test_stale_smoke_scores_under_paper_params_are_flagged(tmp_path):
