@@ -1,7 +1,9 @@
-"""Rewrite the replication/ code deps of every dvc.yaml stage from layout.code_closure.
+"""Rewrite the replication/ code deps of every dvc.yaml stage from layout.code_closure,
+then write each study's pipeline (studies/<name>/dvc.yaml) from the root one.
 
-Run from the repository root after changing imports: `python scripts/update_stage_deps.py`;
-tests/test_pipeline.py fails while dvc.yaml misses a file a stage runs.
+Run from the repository root after changing imports or dvc.yaml:
+`python scripts/update_stage_deps.py`; tests/test_pipeline.py fails while dvc.yaml misses
+a file a stage runs or a study's dvc.yaml differs from what this writes.
 """
 import re
 import sys
@@ -52,3 +54,24 @@ while i < len(lines):
         continue
     out.append(line); i += 1
 (ROOT / "dvc.yaml").write_text("\n".join(out))
+
+
+# --- studies/<name>/: the same stages, run inside the study's folder ----------------------
+# DVC runs a dvc.yaml's stages in its own folder with its own params.yaml, so a study's
+# data/, runs/, metrics/ and tables/ stay apart from the root's; only the paths to the
+# code and the notebook template climb back to the repository root.
+STUDY_HEADER = ("# Generated from the repository's dvc.yaml by scripts/update_stage_deps.py:"
+                " do not edit.\n# The stages run in this folder, with its params.yaml.\n")
+
+
+def study_pipeline(root_text: str, depth: int = 2) -> str:
+    up = "../" * depth
+    text = root_text.split("\nplots:")[0].rstrip("\n") + "\n"  # the root's charts name its logs
+    text = re.sub(r"(- )(replication/)", rf"\g<1>{up}\g<2>", text)
+    text = text.replace("notebooks/results.ipynb", f"{up}notebooks/results.ipynb")
+    return STUDY_HEADER + text
+
+
+if __name__ == "__main__":
+    for params in sorted((ROOT / "studies").glob("*/params.yaml")):
+        (params.parent / "dvc.yaml").write_text(study_pipeline("\n".join(out)))
