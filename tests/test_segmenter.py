@@ -54,7 +54,7 @@ def label_entropy(labels: torch.Tensor) -> float:
 def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_synthetic("cityscapes", "data", size=32, counts={"train": 12, "val": 4})
-    params = write_params(tmp_path)
+    params = write_params(tmp_path, curve_every=20)
     scores = segmenter.run_stage(params)
 
     model = fcn.load_converted("runs/segmenter/fallback.pt")
@@ -70,13 +70,19 @@ def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     on_disk = json.loads((tmp_path / "metrics/ground-truth/scores.json").read_text())
     assert on_disk == scores
     # the ground-truth row's per-frame counts beside it (its interval: docs/statistics.md)
-    assert [p.name for p in (tmp_path / "metrics/ground-truth/per_image").iterdir()] == [
+    assert [p.name for p in (tmp_path / "metrics/ground-truth/per_image").glob("*.npz")] == [
         f"{next(iter(scores['seeds']))}.npz"]
     assert on_disk["experiment"] == "ground-truth" and on_disk["task"]["images"] == 4
     row = on_disk["seeds"]["seed-0"]
     assert list(row) == ["fcn_score_fallback"]  # no caffemodel, no labelIds here
     assert report["per_pixel_acc"] == row["fcn_score_fallback"]["per_pixel_acc"]
     assert report["iterations"] == 40 and report["image_size"] == 32
+    # the learning curve: the real photos every 20 iterations; its last point is the
+    # ground-truth row, computed by the score stage's session (another code path)
+    curve = report["real_photos_curve"]
+    assert [point["step"] for point in curve] == [20, 40]
+    for key in ("per_pixel_acc", "per_class_acc", "class_iou"):
+        assert curve[-1][key] == pytest.approx(row["fcn_score_fallback"][key], abs=5e-5)
     assert not list(tmp_path.glob("runs/segmenter/.*"))  # no temporary files left
 
 

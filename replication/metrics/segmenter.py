@@ -42,7 +42,8 @@ from replication.metrics.fcn_score import missing_exact_inputs
 from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
 from replication.metrics.score import score_folders, write_scores
-from replication.metrics.segmentation import decode_label_maps
+from replication.metrics.segmentation import confusion_matrix, decode_label_maps
+from replication.metrics.segmentation import scores as pooled_scores
 from replication.devices import resolve_device
 
 
@@ -90,13 +91,13 @@ def bilinear_kernel(shape: torch.Size) -> torch.Tensor:
 # --- data ------------------------------------------------------------------------------
 
 def training_set(cfg: ExperimentConfig, scoring: ScoringConfig,
-                 chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(photos (N, 3, S, S) uint8, train ids (N, S, S) uint8) of the training pairs:
-    labels = the colour half decoded by the truth's rule (scoring.label_decoding), void
-    and unsupported pixels -> 255 (ignored by the loss). `chunk` maps at a time bound the
-    decoder's memory."""
-    folder = PairFolder(split_folder(cfg.data, cfg.data.train_split), cfg.data.image_size,
-                        cfg.data)
+                 split: str | None = None, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(photos (N, 3, S, S) uint8, train ids (N, S, S) uint8) of the training pairs (or
+    `split`'s): labels = the colour half decoded by the truth's rule
+    (scoring.label_decoding), void and unsupported pixels -> 255 (ignored by the loss).
+    `chunk` maps at a time bound the decoder's memory."""
+    folder = PairFolder(split_folder(cfg.data, split or cfg.data.train_split),
+                        cfg.data.image_size, cfg.data)
     pairs = folder.batch(torch.arange(len(folder)))
     colours = pairs[:, 3:].permute(0, 2, 3, 1).numpy()
     supported = scoring.label_decoding == "supported"
@@ -108,13 +109,15 @@ def training_set(cfg: ExperimentConfig, scoring: ScoringConfig,
 # --- training --------------------------------------------------------------------------
 
 def train_fallback(photos: torch.Tensor, labels: torch.Tensor, seg: SegmenterConfig,
-                   device: torch.device) -> tuple[fcn.FCN8s, dict]:
-    """Adam on cross-entropy (ignore 255) over random batches; seeded by seg.seed."""
+                   device: torch.device, evaluate=None) -> tuple[fcn.FCN8s, dict]:
+    """Adam on cross-entropy (ignore 255) over random batches; seeded by seg.seed.
+    evaluate(model) -> {name: number}: called every seg.curve_every iterations (the
+    learning curve); it draws no random numbers, so the training is the same without it."""
     torch.manual_seed(seg.seed)
     model = build_fallback(seg).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=seg.lr)
     draws = torch.Generator().manual_seed(seg.seed)
-    curve, window, began = [], [], time.perf_counter()
+    curve, real_curve, window, began = [], [], [], time.perf_counter()
     for step in range(1, seg.iterations + 1):
         x, y = _batch(photos, labels, seg, draws)
         loss = F.cross_entropy(model(x.to(device).float()), y.to(device).long(),
@@ -130,9 +133,29 @@ def train_fallback(photos: torch.Tensor, labels: torch.Tensor, seg: SegmenterCon
             curve.append([step, float(np.mean(window))])
             print(f"segmenter step {step}/{seg.iterations}: loss {curve[-1][1]:.4f}", flush=True)
             window = []
+        if evaluate is not None and seg.curve_every and step % seg.curve_every == 0:
+            scores_now = evaluate(model.eval())
+            model.train()
+            real_curve.append({"step": step, **scores_now})
+            print(f"segmenter step {step}: real val photos " + ", ".join(
+                f"{k} {v:.3f}" for k, v in scores_now.items()), flush=True)
     seconds = time.perf_counter() - began
     return model.eval(), {"iterations": seg.iterations, "seconds": round(seconds, 2),
-                          "loss_curve": curve}
+                          "loss_curve": curve, "real_photos_curve": real_curve}
+
+
+def real_photo_scores(cfg: ExperimentConfig, scoring: ScoringConfig, device: torch.device):
+    """evaluate(model) for train_fallback: the three FCN-score numbers of the real photos
+    of the scored split against its decoded labels (the ground-truth row's arithmetic)."""
+    photos, truth = training_set(cfg, scoring, split=cfg.generate.split or cfg.data.test_split)
+    images = photos.permute(0, 2, 3, 1).numpy()
+
+    def evaluate(model: nn.Module) -> dict:
+        with torch.no_grad():
+            pred = fcn.segment(model, images, device, scoring.batch_size)
+        s = pooled_scores(sum(confusion_matrix(t, p) for t, p in zip(truth.numpy(), pred)))
+        return {k: round(s[k], 4) for k in ("per_pixel_acc", "per_class_acc", "class_iou")}
+    return evaluate
 
 
 def _batch(photos, labels, seg: SegmenterConfig, draws: torch.Generator):
@@ -162,7 +185,10 @@ def run_stage(params: dict) -> dict:
     device = resolve_device(scoring.device)
     convert_caffemodel(scoring)
     with fp32_exact():
-        model, record = train_fallback(*training_set(cfg, scoring), scoring.segmenter, device)
+        evaluate = real_photo_scores(cfg, scoring, device) if scoring.segmenter.curve_every \
+            else None
+        model, record = train_fallback(*training_set(cfg, scoring), scoring.segmenter, device,
+                                       evaluate)
     fcn.save_converted(model, layout.FALLBACK_SEGMENTER)
     scores = score_real_photos(cfg, scoring, active_scale(params), model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]

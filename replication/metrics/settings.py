@@ -27,6 +27,9 @@ class SegmenterConfig:
     flip: bool = True  # random horizontal mirroring of photo and labels together
     seed: int = 0
     log_every: int = 100
+    # every N iterations the real val photos are segmented and scored: the learning curve
+    # of the ground-truth row, kept in runs/segmenter/fallback.json (None: at the end only)
+    curve_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class ScoringConfig:
             section, _, name = key.rpartition(".")
             value = getattr(getattr(self, section) if section else self, name)
             check_count(f"scoring.{key}", value)
+        if self.segmenter.curve_every is not None:
+            check_count("scoring.segmenter.curve_every", self.segmenter.curve_every)
         for i, width in enumerate(self.segmenter.widths):
             check_count(f"scoring.segmenter.widths[{i}]", width)
         if not 0 < self.segmenter.lr <= 1:
