@@ -1,6 +1,7 @@
 """The rehearsal: the whole DAG at the paper's shapes, on inputs in the real upstream layouts.
 
 A loopback HTTP server stands in for the upstream hosts ($REPLICATION_MIRROR): it serves
+the real Cityscapes archive where this checkout has one (../shared/real) and otherwise
 the three dataset archives in the exact layouts, counts and geometry (replication synth:
 facades 400/100/106 and cityscapes 2975/500 at 512x256, maps 1096/1098 at 1200x600), an
 FCN-8s caffemodel with the real layer names and shapes (random weights, ~0.5 GB) and
@@ -29,6 +30,7 @@ from replication.metrics import fcn, fid, weights
 from conftest import inception_state_bytes
 from test_fcn import write_caffemodel
 from tests.http_fixtures import ArchiveServer
+from tests.real_data import real_cityscapes_archive
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("facades", "cityscapes", "maps")
@@ -47,10 +49,13 @@ def full_size_caffemodel(path: Path) -> bytes:
 
 
 def mirror_files(folder: Path) -> dict[str, bytes]:
+    """Cityscapes: the real archive where this checkout has one (tests/real_data.py);
+    facades and maps (and Cityscapes elsewhere): stand-ins in their upstream layouts."""
     files = {}
     for name in DATASETS:  # quality 75: a third of the bytes, the same layout and geometry
-        path = synthetic.write_archive(name, folder, quality=75)
-        files[f"/{path.name}"] = path.read_bytes()
+        real = real_cityscapes_archive() if name == "cityscapes" else None
+        path = real or synthetic.write_archive(name, folder, quality=75)
+        files[f"/{name}.tar.gz"] = path.read_bytes()
     files[f"/{weights.FCN_FILE}"] = full_size_caffemodel(folder / weights.FCN_FILE)
     files[f"/{fid.WEIGHTS_FILE}"] = inception_state_bytes()
     return files
@@ -108,7 +113,7 @@ def test_rehearsal_runs_the_whole_dag_at_paper_shapes(tmp_path):
     for name in DATASETS:  # installed from the mirror, by content, with the real counts
         record = json.loads((project / "data" / name / ".verified.json").read_text())
         assert record["origin"] == "mirror"
-        assert record["counts"] == synthetic.archive_counts(name)
+        assert record["counts"] == synthetic.archive_counts(name)  # the registry's, as real
     maps = json.loads((project / "data/maps/.verified.json").read_text())
     assert maps["pair_size"] == [1200, 600]
     fetched = json.loads((project / "data/weights/weights.json").read_text())
@@ -123,7 +128,7 @@ def test_rehearsal_runs_the_whole_dag_at_paper_shapes(tmp_path):
         # train.keep_state: false: the 2-step state went once generator.pt was written
         checkpoint_files = (project / f"runs/{experiment}/seed-0/checkpoints").iterdir()
         assert sorted(path.name for path in checkpoint_files) == ["generator.pt"], experiment
-        assert len(list((project / f"generated/{experiment}/seed-0").iterdir())) == 2
+        assert len(list((project / f"generated/{experiment}/seed-0").glob("*.png"))) == 2
         scores = json.loads((project / f"metrics/{experiment}/scores.json").read_text())
         assert scores["scale"] == "rehearsal" and scores["task"]["max_images"] == 2
     fid_record = scores["seeds"]["seed-0"]["fid_kid"]
