@@ -20,7 +20,7 @@ from replication.metrics import fcn_score, per_image, score
 from replication.metrics.per_image import PER_IMAGE
 from replication.metrics.registry import METRICS, metrics_for
 from replication.metrics.session import Session
-from replication.metrics.settings import ScoringConfig, load_scoring
+from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
 
 ROAD, CAR, SIDEWALK, BICYCLE = 0, 13, 1, 18  # train ids (cityscapesscripts label table)
 ROAD_RGB, CAR_RGB, SIDEWALK_RGB, VOID_RGB = (128, 64, 128), (0, 0, 142), (244, 35, 232), (0, 0, 0)
@@ -199,6 +199,30 @@ def test_fallback_protocol_scores_against_decoded_colour_labels(tmp_path, monkey
     assert result["per_class_acc"] == pytest.approx((48 / 112 + 64 / 112) / 2)
     assert result["class_iou"] == pytest.approx((48 / (112 + 96 - 48) + 64 / (112 + 128 - 64)) / 2)
     assert result["protocol"] == "fcn_score_fallback" and result["segmenter"] == "red"
+
+
+def test_fallback_at_a_larger_size_upsamples_the_generated_photo(tmp_path, monkeypatch):
+    # scoring.segmenter.image_size 32: the val pairs' own resolution here; the 16 px
+    # generated photo is upsampled bilinearly to 32, the truth is the labels at 32
+    monkeypatch.chdir(tmp_path)
+    val = tmp_path / "data" / "cityscapes" / "val"
+    val.mkdir(parents=True)
+    labels = np.zeros((32, 32, 3), np.uint8)  # rows 0-15 road, 16-31 car, cols 0-3 void
+    labels[:16], labels[16:], labels[:, :4] = ROAD_RGB, CAR_RGB, VOID_RGB
+    photo = np.zeros((32, 32, 3), np.uint8)
+    Image.fromarray(np.concatenate([photo, labels], axis=1)).save(val / "1.png")
+    save(tmp_path / "gen/1.png", red_split_image())  # 16 px: columns 8-15 red
+    scoring = ScoringConfig(device="cpu", segmenter=SegmenterConfig(image_size=32))
+    with Session(cityscapes_cfg(), scoring,
+                 {"fcn_score_fallback": (RedThreshold(), {"segmenter": "red"})}) as session:
+        result = METRICS["fcn_score_fallback"](session, tmp_path / "gen")
+    # by hand: PIL's bilinear x2 puts 40 + 0.25 * 215 = 93.75 (road) in column 15 and
+    # 40 + 0.75 * 215 = 201.25 (car) in column 16, so columns 0-15 road, 16-31 car.
+    # Road truth (rows 0-15, cols 4-31): 12 columns right of 28; car truth: 16 of 28.
+    assert result["pixels"] == 2 * 16 * 28 and result["label_size"] == "32x32"
+    assert result["per_pixel_acc"] == pytest.approx((16 * 12 + 16 * 16) / (2 * 16 * 28))
+    assert result["per_class_acc"] == pytest.approx((12 / 28 + 16 / 28) / 2)
+    assert result["upsampling"].startswith("generated photo, bilinear")
 
 
 def test_labels_score_counts_void_paint_as_an_error(tmp_path, monkeypatch):

@@ -6,8 +6,9 @@
     fcn_score_corrected the same predictions, the quirks removed (prediction 19 is an
                         error, no frame dropped); one FCN pass serves both
     fcn_score_fallback  our own FCN-8s (runs/segmenter/fallback.pt), truth = the val
-                        pairs' colour label half decoded by scoring.label_decoding, all at
-                        the image size; comparable only to its own ground-truth row
+                        pairs' colour label half decoded by scoring.label_decoding, at the
+                        segmenter's size (generated photos upsampled to it bilinearly);
+                        comparable only to its own ground-truth row
     labels_score        Table 6: generated colour label maps -> nearest Cityscapes colour
 docs/protocols.md says where each comes from.
 """
@@ -215,13 +216,16 @@ def _stack(photos: list[np.ndarray], files: list[Path]) -> np.ndarray:
 
 def fcn_score_fallback(session: Session, folder: Path) -> dict:
     model, info = session.model("fcn_score_fallback", load_fallback_segmenter)
-    pred = fcn.segment(model, session.read_generated(folder), session.device,
+    size = session.scoring.segmenter.image_size or session.size  # the segmenter's
+    pred = fcn.segment(model, session.read_generated(folder, size), session.device,
                        session.scoring.batch_size)
-    frames = per_frame_matrices(session.label_truth(), pred)
+    frames = per_frame_matrices(session.label_truth(size), pred)
+    upsampled = f"generated photo, bilinear (PIL), {session.size} -> {size} px"
     return {"protocol": "fcn_score_fallback", **info,
             "labels": f"colour label half: {session.label_rule}",
-            "label_size": f"{session.size}x{session.size}", "image_size": session.size,
-            "upsampling": "none", "precision": "fp32", "frames": len(pred),
+            "label_size": f"{size}x{size}", "image_size": session.size,
+            "upsampling": upsampled if size != session.size else "none",
+            "precision": "fp32", "frames": len(pred),
             **flat_scores(sum(frames)),
             PER_IMAGE: confusion_counts(frames, len(CLASS_NAMES))}
 

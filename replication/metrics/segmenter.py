@@ -50,11 +50,15 @@ from replication.devices import resolve_device
 
 def cityscapes_config(params: dict) -> ExperimentConfig:
     """Cityscapes labels -> photo with the global defaults and the scale profile applied:
-    the image size and data root the Cityscapes experiments are trained at."""
+    the data root the Cityscapes experiments use, at the segmenter's resolution
+    (scoring.segmenter.image_size, else the experiments' image size)."""
     merged = deep_merge(dataset_settings("cityscapes"), params.get("defaults") or {})
     merged = deep_merge(merged, scale_profile(params))
     merged = deep_merge(merged, {"name": layout.GROUND_TRUTH,
                                  "data": {"dataset": "cityscapes", "direction": "BtoA"}})
+    size = load_scoring(params).segmenter.image_size
+    if size is not None:
+        merged = deep_merge(merged, {"data": {"image_size": size, "load_size": None}})
     return from_dict(ExperimentConfig, merged)
 
 

@@ -8,6 +8,7 @@ two protocols share. The metric code (fcn_score.py, image_stats.py) asks it for 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,7 +48,7 @@ class Session:
         self.pairs = TestPairs(cfg.data, self.split, cfg.generate.max_images)
         self.size = cfg.data.image_size
         self.models = dict(models or {})
-        self._truth = None
+        self._truth: dict[int, np.ndarray] = {}  # image size -> train ids
         self._features: dict[tuple, np.ndarray] = {}
         self.memo: dict = {}  # per-folder results two protocols share (exact_frames)
         self._tmp = tempfile.TemporaryDirectory(prefix="replication-real-")
@@ -69,12 +70,18 @@ class Session:
         pixels = pixels.transpose(0, 2, 3, 1)
         return pixels[..., :3], pixels[..., 3:]
 
-    def label_truth(self) -> np.ndarray:
+    def label_truth(self, size: int | None = None) -> np.ndarray:
         """Train ids (N, S, S) of the pairs' colour label half (B) by scoring.label_decoding,
-        Cityscapes void colours -> ignored (docs/protocols.md, without the labelIds files)."""
-        if self._truth is None:
-            self._truth = self.decode_labels(self.halves()[1])
-        return self._truth
+        Cityscapes void colours -> ignored (docs/protocols.md, without the labelIds files);
+        at `size` (default the image size: the halves resized as for training)."""
+        size = size or self.size
+        if size not in self._truth:
+            pairs = self.pairs if size == self.size else TestPairs(
+                dataclasses.replace(self.cfg.data, image_size=size, load_size=None),
+                self.split, self.cfg.generate.max_images)
+            pixels = pairs.folder.batch(torch.arange(len(pairs))).numpy()
+            self._truth[size] = self.decode_labels(pixels.transpose(0, 2, 3, 1)[..., 3:])
+        return self._truth[size]
 
     def decode_labels(self, maps: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) colour label maps -> train ids by scoring.label_decoding."""
@@ -110,10 +117,13 @@ class Session:
         """The real targets written by real_dir(), in pair order."""
         return [self.real_dir() / f"{name}.png" for name in self.names]
 
-    def read_generated(self, folder: str | Path) -> np.ndarray:
-        """(N, S, S, 3) uint8 of `folder`/<name>.png for every test pair, in pair order."""
+    def read_generated(self, folder: str | Path, size: int | None = None) -> np.ndarray:
+        """(N, S, S, 3) uint8 of `folder`/<name>.png for every test pair, in pair order;
+        at `size`, upsampled bilinearly (PIL, as the official evaluation upsamples)."""
+        size = size or self.size
+        read = read_rgb if size == self.size else lambda path: read_rgb(path, size)
         with ThreadPoolExecutor(4) as pool:
-            return np.stack(list(pool.map(read_rgb, self.generated_files(folder))))
+            return np.stack(list(pool.map(read, self.generated_files(folder))))
 
     def features(self, extract: Callable, files: list[Path]) -> np.ndarray:
         """extract(files), once per list: the real images' features serve every seed."""
@@ -168,6 +178,9 @@ def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
     return [folder / name for name in expected]
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path, size: int | None = None) -> np.ndarray:
     with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+        img = img.convert("RGB")
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(img)

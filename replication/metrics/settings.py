@@ -20,6 +20,10 @@ class SegmenterConfig:
     from random init, since ImageNet VGG16 weights cannot be fetched offline (the authors'
     FCN-8s started from them)."""
     widths: tuple[int, ...] = (32, 64, 128, 256, 256)  # VGG16: 64, 128, 256, 512, 512
+    # the resolution it is trained and scores at: None = the experiments' image size; a
+    # larger one (e.g. 256, the archive's own) scores generated photos upsampled bilinearly
+    # to it against labels at it, as the paper's protocol upsamples to the label size
+    image_size: int | None = None
     fc_width: int = 1024  # VGG16 fc6 / fc7: 4096
     iterations: int = 20000
     batch_size: int = 8
@@ -73,6 +77,8 @@ class ScoringConfig:
             section, _, name = key.rpartition(".")
             value = getattr(getattr(self, section) if section else self, name)
             check_count(f"scoring.{key}", value)
+        if self.segmenter.image_size is not None:
+            check_count("scoring.segmenter.image_size", self.segmenter.image_size)
         if self.segmenter.curve_every is not None:
             check_count("scoring.segmenter.curve_every", self.segmenter.curve_every)
         for i, width in enumerate(self.segmenter.widths):
