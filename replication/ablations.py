@@ -39,15 +39,20 @@ def experiment_task(params: dict, name: str) -> tuple[str, str] | None:
 
 
 def _settings(params: dict, name: str) -> dict:
-    """An experiment's resolved settings as {"train.lr": ..., ...}, but its name, seeds
-    and compare_to (what makes it another run, not other settings)."""
+    """An experiment's resolved settings as {"train.lr": ..., ...}, but IGNORED."""
     def flat(d: dict, prefix: str = "") -> dict:
         out = {}
         for k, v in d.items():
             out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
         return out
     settings = flat(experiment_dict(params, name))
-    return {k: v for k, v in settings.items() if k not in ("name", "seeds", "compare_to")}
+    return {k: v for k, v in settings.items() if k not in IGNORED}
+
+
+# What makes an experiment another run, not other settings, or adds evaluations beside
+# the tables' numbers (the test-time study: its tables' numbers stay the paper's mode)
+IGNORED = ("name", "seeds", "compare_to", "generate.modes", "generate.samples",
+           "generate.study_batch_size")
 
 
 def baselines(params: dict, paper: list[str]) -> dict[str, tuple[str | None, str]]:

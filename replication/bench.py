@@ -134,6 +134,9 @@ def curve_summary(curves: dict, steps: int) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from replication.params import add_experiment_arguments, count_option
     add_experiment_arguments(parser)
+    parser.add_argument("--scale", metavar="NAME",
+                        help="measure at this scale's settings (paper, rehearsal, smoke, ...; "
+                             "default: params.yaml `scale` with -e, else the paper's)")
     parser.add_argument("--image-size", type=count_option("--image-size"),
                         help="image size in pixels (default: the experiment's, paper 256)")
     parser.add_argument("--batch-size", type=count_option("--batch-size"),
@@ -216,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = with_synthetic_data(bench_config(args), Path(tmp))
         report = {"setup": setup_record(cfg, device, args)}
-        progress(f"{report['setup']['model']}, {cfg.data.image_size} px, batch "
-                 f"{cfg.train.batch_size}, {report['setup']['device_name']}")
+        progress(f"scale {report['setup']['scale']}: {report['setup']['model']}, "
+                 f"{cfg.data.image_size} px, batch {cfg.train.batch_size}, "
+                 f"{report['setup']['device_name']}")
         report["modes"] = measure(cfg, modes, device, args) if args.blocks else {}
         report["ratios"] = ratios(report["modes"])
         if device.type == "cuda":

@@ -91,7 +91,9 @@ def markdown(report: dict) -> str:
 
 def setup_record(cfg: ExperimentConfig, device: torch.device, args) -> dict:
     g, d, loss = cfg.generator, cfg.discriminator, cfg.loss
+    from replication.bench_timing import bench_scale
     return {"device": str(device), "device_name": device_name(device),
+            "scale": "--data" if args.data else bench_scale(args),
             "torch": torch.__version__, "image_size": cfg.data.image_size,
             "batch_size": cfg.train.batch_size, "experiment": args.experiment or args.data
             or "default", "model": f"{g.arch} ngf {g.ngf}, D {d.receptive_field}x"

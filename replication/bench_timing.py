@@ -38,14 +38,44 @@ SYNTHETIC_PAIRS = 16
 
 
 def bench_config(args) -> ExperimentConfig:
-    """The experiment's settings with the bench's image and batch size, mode left faithful."""
-    from replication.params import config_from_args
-    cfg = config_from_args(args) if (args.experiment or args.data) else \
-        from_dict(ExperimentConfig, parse_overrides(args.overrides))
+    """The experiment's settings at --scale (default: params.yaml's `scale` for -e, the
+    paper's settings without it) with the bench's image and batch size, mode faithful."""
+    from replication.config import deep_merge
+    from replication.params import config_from_args, load_params, scale_profile
+    scale = getattr(args, "scale", None)
+    if args.experiment and scale:
+        params = {**load_params(args.params), "scale": scale}
+        cfg = load_experiment_at(args.params, args.experiment, params,
+                                 parse_overrides(args.overrides))
+    elif args.experiment or args.data:
+        cfg = config_from_args(args)
+    else:
+        profile = scale_profile({**load_params(args.params), "scale": scale}) if scale else {}
+        cfg = from_dict(ExperimentConfig, deep_merge(profile, parse_overrides(args.overrides)))
     data = dict(image_size=args.image_size or cfg.data.image_size, in_memory="always")
     train = dict(batch_size=args.batch_size or cfg.train.batch_size, mode="faithful")
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
                                train=dataclasses.replace(cfg.train, **train))
+
+
+def bench_scale(args) -> str:
+    """The scale whose settings the bench measures (bench_config): --scale, else
+    params.yaml's `scale` for an experiment (-e), else the paper's."""
+    from replication.params import PAPER, active_scale, load_params
+    if getattr(args, "scale", None):
+        return args.scale
+    return active_scale(load_params(args.params)) if args.experiment else PAPER
+
+
+def load_experiment_at(params_path, name: str, params: dict, overrides: dict) -> ExperimentConfig:
+    """An experiment resolved with `params` (its `scale` replaced), as load_experiment."""
+    from replication.errors import ConfigError
+    from replication.params import experiment_dict
+    try:
+        return from_dict(ExperimentConfig, experiment_dict(params, name, overrides))
+    except ConfigError as err:
+        raise ConfigError(f"{params_path} experiment {name!r} at scale "
+                          f"{params['scale']!r}: {err}") from None
 
 
 def with_synthetic_data(cfg: ExperimentConfig, root: Path) -> ExperimentConfig:

@@ -4,7 +4,6 @@ Every verdict is replication/statistics.py's rule (docs/statistics.md)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
@@ -106,9 +105,9 @@ def spearman(ours: list[float], paper: list[float]) -> tuple[float | None, str]:
     n = len(ours)
     if n < 3:
         return None, f"n/a (n = {n}; needs 3 rows with our numbers)"
-    rho = float(spearmanr(ours, paper).statistic)
-    if np.isnan(rho):
+    if len(set(ours)) == 1 or len(set(paper)) == 1:  # spearmanr would warn and give nan
         return None, f"n/a (n = {n}; a constant column has no ranks)"
+    rho = float(spearmanr(ours, paper).statistic)
     return rho, f"{rho:+.2f} (n = {n})"
 
 

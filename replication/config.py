@@ -116,6 +116,10 @@ class TrainConfig:
     faithful_cuda_graph: bool = False
     log_every: int = 50  # steps between logged losses
     sample_every: int = 1000  # steps between sample grids (input | output | target)
+    # steps between the sample grids kept (logs/.../plots/images/samples/step-<N>.png; the
+    # latest is always plots/images/samples.png); Lua code: save_display_freq = 5000.
+    # None: only the latest
+    keep_samples_every: int | None = 5000
     checkpoint_every: int = 2000  # steps between full-state checkpoints (and at the end)
     # true: the full training state (state.pt: G, D and both Adams, ~3x generator.pt)
     # stays after the last step, so a longer schedule resumes it. false: deleted once
@@ -247,6 +251,8 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.generate.max_images is not None and cfg.generate.max_images < 1:
         raise ConfigError(f"generate.max_images={cfg.generate.max_images} must be >= 1 (or "
                           "null: the whole split, the paper's)")
+    if cfg.train.keep_samples_every is not None:
+        check_count("train.keep_samples_every", cfg.train.keep_samples_every)
     if cfg.train.iterations is not None and cfg.train.iterations < 1:
         raise ConfigError(f"train.iterations={cfg.train.iterations} must be >= 1 (or null)")
     if cfg.loss.gan == "none" and cfg.loss.l1_weight == 0:

@@ -91,10 +91,35 @@ def release() -> None:
 
 def machine(device: torch.device) -> dict:
     """What computed a result, recorded next to it: floats differ in their low digits
-    between CPU models (oneDNN picks other kernels) and GPUs, and a GAN amplifies that."""
-    return {"cpu": cpu_model(), "threads": torch.get_num_threads(),
+    between CPU instruction sets (oneDNN picks other kernels), thread counts and GPUs, and
+    a GAN amplifies that. Measured on one Intel Xeon (AVX-512, AMX): a training run repeats
+    bit for bit at the same thread count; 1 thread differs from 2 or 3 (which agree);
+    oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA) differs from AVX-512. A model name alone
+    ("AMD EPYC" in a VM) does not tell these machines apart: the instruction sets do."""
+    return {"cpu": cpu_model(), "isa": cpu_isa(), "threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "torch": torch.__version__, "python": platform.python_version()}
+
+
+# The /proc/cpuinfo flags that decide which oneDNN / ATen kernels run (vector width, bf16
+# and int8 dot products, AMX tiles); the first that a CPU lacks changes the arithmetic.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+             "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_isa() -> str:
+    """e.g. "AVX512 (avx2 fma avx512f avx512_bf16 amx_bf16)": ATen's CPU capability, the
+    decisive flags the CPU has, and ONEDNN_MAX_CPU_ISA when it limits oneDNN."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        line = next((l for l in text.splitlines() if l.startswith(("flags", "Features"))), "")
+        flags = set(line.partition(":")[2].split())
+    except OSError:
+        flags = set()
+    present = " ".join(f for f in ISA_FLAGS if f in flags)
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return (f"{torch.backends.cpu.get_cpu_capability()} ({present or 'flags unknown'})"
+            + (f", oneDNN limited to {limit}" if limit else ""))
 
 
 def cpu_model() -> str:

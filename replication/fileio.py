@@ -291,14 +291,25 @@ LOCK_FILE, LOCK_OWNER_SUFFIX = ".lock", ".owner"
 @contextlib.contextmanager
 def exclusive(folder: str | Path) -> Iterator[None]:
     """Hold `folder`'s lock for the block; a second process gets RunFolderBusy naming the
-    holder's PID."""
+    holder's PID. Folders this call made are removed again if the block wrote nothing
+    into them (a run refused before its first write leaves no empty runs/<name>/)."""
     folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _one_line(folder, err) from None
-    with exclusive_file(folder / LOCK_FILE):
-        yield
+    try:
+        with exclusive_file(folder / LOCK_FILE):
+            yield
+    finally:
+        if made and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            (folder / LOCK_FILE).unlink()
+            for path in made:  # deepest first; stops at the first that is not empty
+                try:
+                    path.rmdir()
+                except OSError:
+                    break
 
 
 @contextlib.contextmanager

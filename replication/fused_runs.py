@@ -38,9 +38,9 @@ from replication.fileio import exclusive, write_json, write_text
 from replication.fusion import FusedTrainer, run_slice
 from replication.fusion_groups import check_fusable, group_record
 from replication.models import RGB, build_generator
-from replication.monitor import (LossMeter, ProgressLines, check_finite, log, open_live,
-                                 stop_requests)
-from replication.train import checkpoint, finish, fingerprint, summarise, train_headline
+from replication.monitor import (LossMeter, ProgressLines, check_finite, log, log_samples,
+                                 open_live, samples_due, stop_requests)
+from replication.train import checkpoint, finish, fingerprint, summarise
 
 
 @dataclass(frozen=True)
@@ -228,10 +228,10 @@ def group_loop(trainer: FusedTrainer, views: list[RunView], datas: list[Training
                 last = [log(live, bar, view, run_meter(meter, i), step, path)
                         for i, (live, view, path) in enumerate(zip(lives, views, paths))]
                 meter.reset()
-            if step % cfg.sample_every == 0 or step == total:
+            draw, keep = samples_due(cfg, step, total)
+            if draw:
                 for live, grid in zip(lives, sample_grids(trainer, datas)):
-                    if live is not None:
-                        live.log_image("samples.png", grid)
+                    log_samples(live, grid, step, keep)
             if step % cfg.checkpoint_every == 0 and step < total:
                 checkpoint_all(views, meter, paths)
             by_signal = stop["signal"] is not None
@@ -329,5 +329,4 @@ def run(args, cfg: ExperimentConfig, seeds: list[int] | None) -> int:
     if not args.out:
         for name, runs in per_experiment.items():
             write_json(layout.train_metrics(name), runs)
-            write_json(layout.train_headline(name), train_headline(runs))
     return 0

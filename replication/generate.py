@@ -1,4 +1,5 @@
-"""Test-time generation: one PNG per test image, named after the input file.
+"""Test-time generation: one PNG per test image, named after the input file, and the
+results page index.html beside them (input | output | target per file, results_page.py).
 
 Paper behaviour by default (docs/method.md, §3.3 of the paper): G runs exactly as in training —
 dropout on, BatchNorm normalising with the test batch's own statistics. `mode="eval"`
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replication import checkpoints, test_time
+from replication import checkpoints, results_page, test_time
 from replication.config import DataConfig, ExperimentConfig, check_count
 from replication.data.paired import TestPairs, split_folder, to_uint8
 from replication.errors import CheckpointError, ConfigError
@@ -126,6 +127,13 @@ def generate(checkpoint: str | Path, out_dir: str | Path, *, data: DataConfig | 
             for i, image in zip(indices, images):
                 save_png(image, tmp / f"{pairs.names[i]}.png")
             progress.update(indices[-1] + 1)
+        rows = [results_page.Row(pair.name, (inp, results_page.Image(Path(out_dir) / f"{name}.png"),
+                                             target))
+                for name, pair in zip(pairs.names, pairs.folder.files)
+                for inp, target in [results_page.pair_halves(pair, data.direction)]]
+        results_page.write(tmp, Path(out_dir), f"{name or Path(out_dir).name}: {split} split, "
+                           f"test mode {mode}, batch {batch_size}",
+                           ("input", "output", "target"), rows)
     seconds = time.perf_counter() - began
     return {"checkpoint": str(checkpoint), "split": split, "images": len(pairs),
             "max_images": max_images,

@@ -5,7 +5,8 @@ dvc.yaml names the same folders (tests/test_pipeline.py checks that they agree):
     datasets/                             inputs no stage can fetch (datasets.dvc)
     runs/<experiment>/seed-<k>/           train@<experiment>   checkpoints, config.yaml
     logs/<experiment>/seed-<k>/           train@<experiment>   DVCLive loss curves, samples
-    generated/<experiment>/seed-<k>/      generate@<experiment> one PNG per test image
+    generated/<experiment>/seed-<k>/      generate@<experiment> one PNG per test image,
+                                          index.html (results_page.py)
     generated/<experiment>/test-time/<variant>/seed-<k>/  the same, test-time study (test_time.py)
     metrics/<experiment>/train.json       train@<experiment>   small, kept in git
     metrics/<experiment>/scores.json      score@<experiment>   small, kept in git
@@ -37,6 +38,9 @@ GROUND_TRUTH = "ground-truth"  # metrics/ground-truth/: the real photos scored l
 FALLBACK_SEGMENTER = SEGMENTER / "fallback.pt"
 FALLBACK_REPORT = SEGMENTER / "fallback.json"
 CONVERTED_FCN = SEGMENTER / "fcn8s-cityscapes.pt"
+# the per-image results page generate and translate write beside their PNGs
+# (results_page.py); scoring reads the test images' PNGs only
+RESULTS_PAGE = "index.html"
 # What no output folder a command replaces as a whole (generate/translate --out, tables
 # --out) may be, hold or lie inside: the datasets, the manual inputs, the trained runs
 # and the scores (fileio.check_replaceable), relative to the repository root.
@@ -106,11 +110,6 @@ def test_time_dir(experiment: str, variant: str, seed: int) -> Path:
 
 def train_metrics(experiment: str) -> Path:
     return METRICS / experiment / "train.json"
-
-
-def train_headline(experiment: str) -> Path:
-    """The train stage's DVC metrics file: a few numbers (train.json has the rest)."""
-    return METRICS / experiment / "train_headline.json"
 
 
 def score_metrics(experiment: str) -> Path:

@@ -2,7 +2,8 @@
 
 Losses are summed on the device between log steps (LossMeter: no host sync inside a
 step) and checked for NaN/Inf when read (check_finite). DVCLive writes their step series
-and a sample grid (input | output | target) for `dvc plots show`; sampling never changes
+(and loss_log.txt the same as plain lines) and sample grids (input | output | target:
+the latest, and every train.keep_samples_every steps one kept); sampling never changes
 the training trajectory. Without a terminal, progress comes as plain lines; SIGINT and
 SIGTERM ask the loop to checkpoint and stop at the next step boundary.
 """
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from replication import distributed
+from replication.config import TrainConfig
 from replication.data.paired import TrainingPairs, split_direction, to_uint8, to_unit_range
 from replication.errors import TrainingDiverged
 from replication.fileio import write_text
@@ -111,6 +113,19 @@ def truncate_live(live_dir: Path, step: int) -> None:
         col = header[0].split("\t").index("step") if header else 0
         kept = [r for r in rows if int(r.split("\t")[col]) <= step]
         write_text(tsv, "\n".join(header + kept) + "\n")
+    text_log = live_dir / LOSS_LOG
+    if text_log.is_file():
+        kept = [line for line in text_log.read_text().splitlines()
+                if (_line_step(line) or step + 1) <= step]
+        write_text(text_log, "".join(f"{line}\n" for line in kept))
+
+
+def _line_step(line: str) -> int | None:
+    """The step of a loss_log.txt line; None for one a kill cut short (name without value)."""
+    words = line.split()
+    if len(words) < 4 or len(words) % 2 or words[0] != "step" or not words[1].isdigit():
+        return None
+    return int(words[1])
 
 
 def log(live, bar, trainer, meter: LossMeter, step: int,
@@ -121,11 +136,40 @@ def log(live, bar, trainer, meter: LossMeter, step: int,
     meter.reset()
     if live is not None:
         live.step = step
+        lr = float(trainer.sched_G.get_last_lr()[0])
         for name, value in means.items():
             live.log_metric(f"train/{name}", value)
-        live.log_metric("train/lr", float(trainer.sched_G.get_last_lr()[0]))
+        live.log_metric("train/lr", lr)
+        append_loss_line(Path(live.dir), step, lr, means)
         bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in means.items()})
     return means
+
+
+LOSS_LOG = "loss_log.txt"  # beside DVCLive's files, as the reference's checkpoints/<name>/
+
+
+def append_loss_line(log_dir: Path, step: int, lr: float, means: dict[str, float]) -> None:
+    """One plain-text line per log step: "step 100 lr 0.0002 loss_D 0.3429 ..." (the mean
+    of each loss since the previous line), for reading a run without DVC or pandas."""
+    values = " ".join(f"{name} {value:.6g}" for name, value in means.items())
+    with open(log_dir / LOSS_LOG, "a") as f:
+        f.write(f"step {step} lr {lr:.6g} {values}\n")
+
+
+def samples_due(cfg: TrainConfig, step: int, total: int) -> tuple[bool, bool]:
+    """(draw a sample grid now, keep it as samples/step-<N>.png) at `step`."""
+    keep = cfg.keep_samples_every is not None and (step % cfg.keep_samples_every == 0
+                                                   or step == total)
+    return keep or step % cfg.sample_every == 0 or step == total, keep
+
+
+def log_samples(live, grid: np.ndarray, step: int, keep: bool) -> None:
+    """The latest grid as plots/images/samples.png and, when kept, samples/step-<N>.png."""
+    if live is None:
+        return
+    live.log_image("samples.png", grid)
+    if keep:
+        live.log_image(f"samples/step-{step:07d}.png", grid)
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""params.yaml and the command line -> ExperimentConfig (`replication config` prints one).
+"""params.yaml and the command line -> ExperimentConfig (printed by `replication config`).
 
 params.yaml says only what differs from the paper: the experiment grid, the scale
 profiles and optional global defaults. Resolution order for one experiment (later wins):
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from replication.config import (DataConfig, ExperimentConfig, check_count, check_seeds, deep_merge,
-                                dump_yaml, from_dict)
+                                from_dict)
 from replication.datasets import DATASETS, IMAGE_SUFFIXES
 from replication.errors import ConfigError
 from replication.layout import check_experiment_name
@@ -283,14 +283,3 @@ def folder_settings(folder: Path) -> dict:
         return {"data": data}
     return {"data": {**data, "train_split": FLAT, "test_split": FLAT},
             "generate": {"split": None}}
-
-
-def add_arguments(parser) -> None:
-    add_experiment_arguments(parser)
-
-
-def run(args) -> int:
-    """`replication config`: print the resolved configuration, paper values by default."""
-    print(dump_yaml(config_from_args(args)) if (args.experiment or args.data)
-          else dump_yaml(ExperimentConfig()), end="")
-    return 0

@@ -113,6 +113,12 @@ def read_bench(path: str) -> dict:
     if not isinstance(report, dict) or not isinstance(report.get("modes"), dict):
         raise ConfigError(f"--bench {path}: no `modes` section; give the --json file "
                           "`replication bench` wrote")
+    setup = report.get("setup") if isinstance(report.get("setup"), dict) else {}
+    if str(setup.get("device", "")).startswith("cpu"):
+        # the hours below are GPU hours: a CPU rate is some 100x off (README "Speed")
+        raise ConfigError(f"--bench {path} was measured on the CPU ({setup.get('device_name')}); "
+                          "GPU hours need a GPU's rate: run `replication bench --scale paper "
+                          f"--json {path}` on the training GPU (or give --steps-per-second X)")
     return report
 
 

@@ -61,7 +61,7 @@ def install(cfg: ExperimentConfig, run: Path, progress: bool = True) -> dict:
 
 def install_stage(cfg: ExperimentConfig, out: Path | None, progress: bool = True) -> int:
     """`replication train` for a released experiment: install into `out` (or the stage's
-    run folder, then also its train.json, an empty headline and a logs/ note)."""
+    run folder, then also its train.json and a logs/ note)."""
     run = out or layout.run_dir(cfg.name, cfg.seeds[0])
     summary = install(cfg, run, progress=progress)
     print(f"{cfg.name}: released model {cfg.released} ({summary['parameters']:,} parameters, "
@@ -72,7 +72,6 @@ def install_stage(cfg: ExperimentConfig, out: Path | None, progress: bool = True
                    f"{cfg.name}: the authors' released {cfg.released}, not trained here: "
                    "no loss curves\n")
         write_json(layout.train_metrics(cfg.name), {f"seed-{cfg.seeds[0]}": summary})
-        write_json(layout.train_headline(cfg.name), {})
     return 0
 
 

@@ -9,7 +9,9 @@ against the paper, loss curves and paper-Figure-4 image grids.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,19 @@ def style_table(results: Results, table_id: str):
                                       for d, p, m in zip(rows["diff"], rows.paper, rows.metric)]
         return css
 
-    return shown.style.apply(colours, axis=None).hide(axis="index")
+    styled = shown.style.apply(colours, axis=None).hide(axis="index")
+    # the same protocol, segmenter and image count in every row: said once, above the
+    # table, so that Table 1 fits the page
+    values = {c: shown[c][shown[c] != ""].unique() for c in SAID_ONCE if c in shown}
+    same = [c for c, v in values.items() if len(v) <= 1]  # rows without a number: ""
+    caption = "; ".join(f"{c}: {values[c][0]}" for c in same if len(values[c]))
+    styled = styled.hide(same, axis="columns").set_table_styles(
+        [{"selector": "", "props": "font-size: 72%"},
+         {"selector": "td", "props": "padding: 2px 4px"}])
+    return styled.set_caption(caption) if caption else styled
+
+
+SAID_ONCE = ("Images", "Protocol", "Segmenter", "Notes")  # display columns, often constant
 
 
 def _diff_css(diff: float, paper: float, metric: str = "") -> str:
@@ -60,8 +74,11 @@ def _diff_css(diff: float, paper: float, metric: str = "") -> str:
 
 
 def bar_chart(results: Results, table_id: str):
-    """Ours (mean, error bar = its interval, replication/statistics.py) next to the
-    paper, one panel per column; None when the table has no paper values."""
+    """Ours (mean, error bar = its interval, replication/statistics.py; none where there is
+    no interval, e.g. one seed of a one-number-per-set metric: no bar reads as zero
+    spread) next to the paper, one panel per column, the seeds under each bar; None when
+    the table has no paper values. Numbers of a protocol not comparable with the paper's
+    (the fallback segmenter's FCN-scores) are hatched and the title says so."""
     from matplotlib.figure import Figure
     records = results.records
     part = records[records.table == table_id]
@@ -69,24 +86,39 @@ def bar_chart(results: Results, table_id: str):
         return None
     part = part[part.paper.notna() | part.yours]  # your experiments: ours only
     columns = list(dict.fromkeys(part.column))
-    fig = Figure(figsize=(4.2 * len(columns), 3.6), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(columns), 3.8), layout="constrained")
+    caveat = False
     for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
         rows = part[part.column == column]
         x = np.arange(len(rows))
+        apart = np.array([any(m in (metric or "") for m in NOT_COMPARABLE_WITH_PAPER)
+                          for metric in rows.metric])
+        caveat |= bool(apart.any())
         ax.bar(x - 0.2, rows.paper, 0.4, label="paper", color="#9e9e9e")
-        below = (rows["mean"] - rows["lo"]).fillna(0)  # no interval: no bar
-        above = (rows["hi"] - rows["mean"]).fillna(0)
-        ax.bar(x + 0.2, rows["mean"].fillna(0), 0.4, yerr=[below.clip(lower=0),
-               above.clip(lower=0)], label="ours", color="#1f77b4", capsize=3)
-        for xi, missing in zip(x, rows["mean"].isna()):
-            if missing:
-                ax.text(xi + 0.2, 0, "n/a", ha="center", va="bottom", fontsize=8)
+        bars = ax.bar(x + 0.2, rows["mean"].fillna(0), 0.4, color="#1f77b4", label="ours",
+                      edgecolor="white")
+        for bar, not_comparable in zip(bars, apart):
+            bar.set_hatch("//" if not_comparable else "")
+        spread = rows["lo"].notna() & rows["hi"].notna() & rows["mean"].notna()
+        if spread.any():
+            mean = rows["mean"][spread].astype(float)
+            ax.errorbar(x[spread.to_numpy()] + 0.2, mean,
+                        yerr=[(mean - rows["lo"][spread]).clip(lower=0),
+                              (rows["hi"][spread] - mean).clip(lower=0)],
+                        fmt="none", ecolor="black", capsize=3, lw=1)
+        for xi, mean, n in zip(x, rows["mean"], rows["n"]):
+            ax.text(xi + 0.2, 0, "n/a" if pd.isna(mean) else f"n={n}", ha="center",
+                    va="bottom", fontsize=7)
         ax.set_xticks(x, rows.label, rotation=30, ha="right")
         ax.set_title(column)
     # one legend for the figure, outside the panels: it covers no bar
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
-    fig.suptitle(table_title(results, table_id), fontsize=9)
+    title = table_title(results, table_id)
+    if caveat:
+        title += ("\nhatched: our fallback segmenter's FCN-scores, not comparable with the "
+                  "paper's bars (docs/protocols.md)")
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -247,30 +279,69 @@ def rendered_files(tables_dir: str | Path) -> list[Path]:
     return sorted(folder.glob("*.md")) + sorted(folder.glob("*.csv")) if folder.is_dir() else []
 
 
+def rendered_links(tables_dir: str | Path, page_dir: str | Path) -> str:
+    """A markdown list linking each rendered table relative to the page that shows it
+    (the HTML lies in notebooks/, the tables in tables/: ../tables/...)."""
+    files = rendered_files(tables_dir)
+    if not files:
+        return f"— `{tables_dir}` holds no rendered tables yet (run `replication tables`)"
+    return "\n".join(f"- [{f.name}]({Path(os.path.relpath(f, page_dir)).as_posix()})"
+                     for f in files)
+
+
 # --- command line: replication notebook ------------------------------------------------------
+
+# papermill's tags of the cell holding the defaults and of the one it injects: the page
+# is for readers (their values are the command line's), not for the machine it ran on
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+
 
 def execute_notebook(notebook: str | Path, executed: str | Path, html: str | Path,
                      parameters: dict, timeout: int = 600) -> None:
-    """Run the notebook top to bottom with papermill; write it and its HTML atomically."""
+    """Run the notebook top to bottom with papermill; write it and its HTML atomically
+    (the HTML without the parameter cells)."""
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
     if not Path(notebook).is_file():
         raise TablesError(f"{notebook}: notebook not found (run from the repository root)")
-    nb = papermill.execute_notebook(str(notebook), None, parameters=parameters,
-                                    kernel_name="python3", progress_bar=False,
-                                    execution_timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="replication-kernel-") as sockets:
+        nb = papermill.execute_notebook(str(notebook), None, parameters=parameters,
+                                        kernel_name="python3", progress_bar=False,
+                                        execution_timeout=timeout,
+                                        kernel_manager_class=ipc_kernel_manager(sockets),
+                                        # the kernel's own log: at shutdown jupyter_client
+                                        # interrupts it, and it may log that as an ERROR;
+                                        # a cell's error comes back as papermill's instead
+                                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     with atomic_path(executed) as tmp:
         nbformat.write(nb, str(tmp))
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = PARAMETER_TAGS
+    body, _ = HTMLExporter(config=config).from_notebook_node(nb)
     write_text(html, body)
+
+
+def ipc_kernel_manager(folder: str):
+    """A kernel manager talking to its kernel over Unix sockets in `folder`: the kernel
+    runs on this machine, and over TCP it warns that its traffic is unencrypted."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport, self.ip = "ipc", os.path.join(folder, "kernel")
+    return IPCKernelManager
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     paths = parser.add_argument_group("inputs (the notebook's parameters)")
     paths.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    paths.add_argument("--paper-numbers", default=str(PAPER_NUMBERS),
-                       help="YAML file with the paper's tables and claims (default: packaged one)")
+    paths.add_argument("--paper-numbers", default=None,
+                       help=f"YAML file with the paper's tables and claims (default: the "
+                            f"packaged {PAPER_NUMBERS.name})")
     for name, default in (("tables", "tables"), ("metrics", layout.METRICS), ("logs", layout.LOGS),
                           ("generated", layout.GENERATED), ("data", "data")):
         paths.add_argument(f"--{name}", default=str(default),
@@ -294,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
     parameters = {"params_path": args.params, "paper_numbers_path": args.paper_numbers,
                   "tables_dir": args.tables, "metrics_dir": args.metrics,
                   "logs_dir": args.logs, "generated_dir": args.generated,
-                  "data_dir": args.data, "seed": args.seed, "n_images": args.images}
+                  "data_dir": args.data, "seed": args.seed, "n_images": args.images,
+                  "page_dir": str(Path(args.html).parent)}
     execute_notebook(args.notebook, args.executed, args.html, parameters, args.timeout)
     print(f"{args.notebook} executed -> {args.executed}, {args.html}")
     return 0

@@ -5,8 +5,12 @@ image generated, is it scored, and WHAT was scored: the metrics with numbers, th
 without (each reason stated once, below the table) and those the rule
 (`registry.metrics_for`) names but scores.json lacks; then the tables and the executed
 notebook. With --check it exits 1 when a seed is untrained, ungenerated or unscored, or
-a table or the notebook is missing (CI runs it after the smoke pipeline); a metric
-without a number (FID/KID offline) is listed, not an error.
+a table, the plots page or the notebook is missing (CI runs it after the smoke pipeline),
+each with what is missing and why; a metric without a number (FID/KID offline) is
+listed, not an error. It shows the active scale, marks outputs older than what they are
+made from as stale (by file times: scores older than their generated images, tables
+than a scores.json, the plots page than a loss log, the notebook than the tables), and
+ends with the command to run next.
 """
 
 from __future__ import annotations
@@ -14,19 +18,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from replication import layout
-from replication.params import load_experiment, load_params
+from replication.params import active_scale, load_experiment, load_params, scale_data
 from replication.records import read_scores_file
 from replication.datasets import IMAGE_SUFFIXES
 from replication.metrics.registry import metrics_for
 from replication.metrics.settings import load_scoring
 
-PIPELINE_PRODUCTS = (Path("tables/README.md"), Path("notebooks/results.html"))
+TABLES, PLOTS, NOTEBOOK = Path("tables/README.md"), Path("plots/index.html"), \
+    Path("notebooks/results.html")
+PIPELINE_PRODUCTS = (TABLES, PLOTS, NOTEBOOK)
+# the DVC stage writing each product (dvc.yaml), for the hints
+PRODUCT_STAGES = {TABLES: "tables", PLOTS: "plots", NOTEBOOK: "notebooks"}
+# Clock slack when comparing file times: a git checkout or `dvc exp run` writing a
+# product and its inputs in one go may order them within this; a real change is later.
+SLACK_S = 2.0
 
 
 def count_images(folder: Path) -> int:
     if not folder.is_dir():
         return 0
     return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def newest(paths) -> float:
+    """The latest modification time among `paths` (0 when there are none)."""
+    return max((p.stat().st_mtime for p in paths if p.is_file()), default=0.0)
+
+
+def older(product: Path, inputs) -> bool:
+    """`product` exists and is older than the newest of `inputs`, beyond SLACK_S."""
+    return product.is_file() and newest(inputs) - product.stat().st_mtime > SLACK_S
 
 
 def experiment_rows(params_path: str) -> list[dict]:
@@ -42,17 +63,40 @@ def experiment_rows(params_path: str) -> list[dict]:
         if cfg.generate.max_images is not None:  # the rehearsal's named deviation
             expected = min(expected, cfg.generate.max_images)
         for seed in cfg.seeds:
+            generator = layout.generator_path(layout.run_dir(name, seed))
+            images = sorted(layout.generated_dir(name, seed).glob("*"))
             rows.append({
                 "experiment": name, "seed": seed,
-                "trained": layout.generator_path(layout.run_dir(name, seed)).is_file(),
+                "trained": generator.is_file(),
                 "generated": f"{count_images(layout.generated_dir(name, seed))}/{expected}",
                 "complete": expected > 0 and
                 count_images(layout.generated_dir(name, seed)) == expected,
                 "scored": f"seed-{seed}" in seeds,
+                # a newer generator than its images, newer images than their scores
+                "stale": ("generated" if images and older(max(images, key=_mtime), [generator])
+                          else "scored" if f"seed-{seed}" in seeds
+                          and older(layout.score_metrics(name), images) else None),
                 "metrics": seed_metrics(seeds.get(f"seed-{seed}"), expected_metrics),
                 "problem": problem,  # why metrics/<name>/scores.json cannot be used
             })
     return rows
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+def product_states(metrics_dir: Path = layout.METRICS, logs_dir: Path = layout.LOGS) -> dict:
+    """{product: "present" | "STALE (older than ...)" | "MISSING"} for PIPELINE_PRODUCTS."""
+    made_from = {TABLES: ("a scores.json", list(metrics_dir.glob("*/scores.json"))),
+                 PLOTS: ("a loss log", list(logs_dir.glob("*/seed-*/plots/metrics/train/*.tsv"))),
+                 NOTEBOOK: ("the tables", [TABLES])}
+    out = {}
+    for product in PIPELINE_PRODUCTS:
+        what, inputs = made_from[product]
+        out[product] = ("MISSING" if not product.is_file() else
+                        f"STALE (older than {what})" if older(product, inputs) else "present")
+    return out
 
 
 def scored_seeds(name: str) -> dict:
@@ -88,7 +132,7 @@ def seed_metrics(records: dict | None, expected: list[str]) -> dict:
     return {"numbers": numbers, "unavailable": unavailable, "not_run": not_run}
 
 
-def short_reason(reason, limit: int = 60) -> str:
+def short_reason(reason, limit: int = 140) -> str:
     """A reason as one short phrase (scores.json from before reasons were cut down)."""
     text = " ".join(str(reason or "no reason given").split())
     if len(text) <= limit:
@@ -130,19 +174,30 @@ def reasons_once(rows: list[dict]) -> list[str]:
 def add_arguments(parser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     parser.add_argument("--check", action="store_true",
-                        help="exit with status 1 if any experiment, table or notebook is missing")
+                        help="exit with status 1 if any experiment, table, plots page or "
+                             "notebook is missing (and say what and why)")
 
 
 def run(args) -> int:
+    params = load_params(args.params)
+    source = scale_data(params).source
+    print(f"scale: {active_scale(params)} (params.yaml `scale`; data: {source})")
     rows = experiment_rows(args.params)
     print(f"{'experiment':34} seed  trained  generated   scored  metrics")
-    missing = []
+    missing, stale = [], []
     for r in rows:
         metrics = metrics_column(r["metrics"]) if r["scored"] else ""
+        scored = "STALE" if r["stale"] == "scored" else scored_column(r)
+        generated = f"{r['generated']}{'*' if r['stale'] == 'generated' else ''}"
         print(f"{r['experiment']:34} {r['seed']:>4}  {'yes' if r['trained'] else 'NO':>7}  "
-              f"{r['generated']:>9}  {scored_column(r):>7}  {metrics}".rstrip())
-        if not (r["trained"] and r["complete"] and r["scored"]):
-            missing.append(f"{r['experiment']} seed {r['seed']}")
+              f"{generated:>9}  {scored:>7}  {metrics}".rstrip())
+        why = missing_reason(r)
+        if why:
+            missing.append((f"{r['experiment']} seed {r['seed']}", why))
+        elif r["stale"]:
+            stale.append((f"{r['experiment']} seed {r['seed']}",
+                          "generated images older than the generator (*)"
+                          if r["stale"] == "generated" else "scores older than its images"))
     problems = list(dict.fromkeys(r["problem"] for r in rows if r["problem"]))
     if problems:
         print("not scored, why:")
@@ -153,10 +208,46 @@ def run(args) -> int:
         print("no number, why:")
         for line in reasons:
             print(f"  {line}")
-    for product in PIPELINE_PRODUCTS:
-        print(f"{str(product):34}       {'present' if product.is_file() else 'MISSING'}")
-        if not product.is_file():
-            missing.append(str(product))
+    for product, state in product_states().items():
+        print(f"{str(product):34}       {state}")
+        if state == "MISSING":
+            missing.append((str(product), f"not written yet (stage {PRODUCT_STAGES[product]})"))
+        elif state != "present":
+            stale.append((str(product), state.split(" ", 1)[1].strip("()")))
     if missing:
-        print(f"missing: {len(missing)} ({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})")
+        print(f"missing: {len(missing)}")
+        for what, why in missing[:10]:
+            print(f"  {what}: {why}")
+        if len(missing) > 10:
+            print(f"  ... and {len(missing) - 10} more")
+    if stale:
+        print(f"stale: {', '.join(what for what, _ in stale)}")
+    print(f"next: {next_command(missing, stale, rows)}")
     return 1 if (args.check and missing) else 0
+
+
+def missing_reason(row: dict) -> str | None:
+    """Why a seed is incomplete, or None: untrained, images missing, or not scored."""
+    if not row["trained"]:
+        run = layout.run_dir(row["experiment"], row["seed"])
+        return f"not trained (no {layout.generator_path(run)})"
+    if not row["complete"]:
+        return f"generated {row['generated']} test images"
+    if not row["scored"]:
+        scores = layout.score_metrics(row["experiment"])
+        return (f"not scored ({scores} unusable: see \"not scored, why\")" if row["problem"]
+                else f"not scored ({scores} has no seed-{row['seed']})")
+    return None
+
+
+def next_command(missing: list, stale: list, rows: list[dict]) -> str:
+    """What to run now: the pipeline while anything is missing or stale, else the views."""
+    if missing or stale:
+        first = next((r for r in rows if missing_reason(r) or r["stale"]), None)
+        stage = ("train" if not first["trained"] else "generate"
+                 if not first["complete"] or first["stale"] == "generated" else "score") \
+            if first else None
+        one = f"; one experiment: `dvc repro {stage}@{first['experiment']}`" if first else ""
+        return f"`dvc repro` (runs only what is missing or stale){one}"
+    return ("`replication compare` (your experiments beside their baselines); open "
+            f"{TABLES}, {PLOTS} and {NOTEBOOK}")

@@ -66,25 +66,44 @@ DATASET_TABLES = {
 
 def dataset_tables(params: dict, yours: frozenset[str] = frozenset()) -> dict[str, dict]:
     """DATASET_TABLES for every dataset with an experiment scored by their metric (not in
-    the paper; docs/protocols.md); `yours` are left for add_your_rows to place (after
-    their baseline)."""
+    the paper; docs/protocols.md), one per direction where the dataset's experiments go
+    both ways (photo -> labels is another task than labels -> photo); `yours` are left for
+    add_your_rows to place (after their baseline)."""
     scoring = load_scoring(params)
-    tables: dict[str, dict] = {}
+    scored = []  # (metric, dataset, direction, experiment)
     for name in params.get("experiments") or {}:
         cfg = from_dict(ExperimentConfig, experiment_dict(params, name))
-        scored = metrics_for(cfg, scoring)
-        for metric, kind in DATASET_TABLES.items():
-            if metric not in scored:
-                continue
-            dataset = cfg.data.dataset
-            spec = tables.setdefault(f"{metric}_{dataset}", {
-                "title": f"{kind['title']} — {dataset} test images "
-                         "(not in the paper; docs/protocols.md)",
-                "metric": metric, "columns": kind["columns"], "rows": [],
-                "task": {"dataset": dataset}, "all_experiments": True})
-            if name not in yours:
-                spec["rows"].append({"label": name, "experiment": name})
+        chosen = metrics_for(cfg, scoring)
+        scored += [(m, cfg.data.dataset, cfg.data.direction, name)
+                   for m in DATASET_TABLES if m in chosen]
+    directions: dict[tuple, set] = {}
+    for metric, dataset, direction, _ in scored:
+        directions.setdefault((metric, dataset), set()).add(direction)
+    tables: dict[str, dict] = {}
+    for metric, dataset, direction, name in scored:
+        kind, task = DATASET_TABLES[metric], {"dataset": dataset}
+        table_id, what = f"{metric}_{dataset}", dataset
+        if len(directions[metric, dataset]) > 1:
+            table_id = f"{table_id}_{direction}"
+            what = f"{dataset} {direction_words(dataset, direction)}"
+            task = {"dataset": dataset, "direction": direction}
+        spec = tables.setdefault(table_id, {
+            "title": f"{kind['title']} — {what} test images "
+                     "(not in the paper; docs/protocols.md)",
+            "metric": metric, "columns": kind["columns"], "rows": [], "task": task,
+            "all_experiments": True})
+        if name not in yours:
+            spec["rows"].append({"label": name, "experiment": name})
     return tables
+
+
+def direction_words(dataset: str, direction: str) -> str:
+    """e.g. "label colours → photo" (the registry's halves), else the direction itself."""
+    info = DATASETS.get(dataset)
+    if info is None:
+        return direction
+    a, b = info.a_side, info.b_side
+    return f"{a} → {b}" if direction == "AtoB" else f"{b} → {a}"
 
 
 def table_specs(params: dict, paper: dict) -> dict[str, dict]:
@@ -192,7 +211,8 @@ def machines(workspace: Workspace, experiments: list[str]) -> list[str]:
         scores, _ = workspace.read_scores(name)
         m = (scores or {}).get("machine")
         if m:
-            where = m.get("gpu") or f"{m.get('cpu')} ({m.get('threads')} threads)"
+            isa = f", {m['isa']}" if m.get("isa") else ""
+            where = m.get("gpu") or f"{m.get('cpu')}{isa}, {m.get('threads')} threads"
             seen.setdefault(f"{where}, torch {m.get('torch')}", []).append(name)
     return [f"{line}: {len(names)} experiment(s)" for line, names in seen.items()]
 
@@ -496,7 +516,8 @@ def readme(results: Results) -> str:
         scale=scale_marker(results), files=files,
         machines="\n".join(f"- {m}" for m in results.machines) or "- not recorded",
         scored=len(scored), total=len(results.experiments),
-        missing=", ".join(missing) or "none", calibration=_calibration(results),
+        missing=f"; none yet for: {', '.join(missing)}" if missing else "",
+        calibration=_calibration(results),
         rule=VERDICT_RULE)
 
 

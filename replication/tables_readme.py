@@ -9,18 +9,22 @@ README_TEMPLATE = """\
 
 Rendered by `replication tables` from `params.yaml`, `replication/paper_numbers.yaml` (the
 paper's numbers, docs/protocols.md, docs/results.md) and `metrics/<experiment>/scores.json` — no number in these
-files is typed by hand. {scored} of {total} experiments in params.yaml have numbers; none
-yet for: {missing}. Plots, loss curves and image grids:
-[notebooks/results.html](../notebooks/results.html) (source:
-[notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`).
+files is typed by hand. {scored} of {total} experiments in params.yaml have numbers{missing}.
+Plots, loss curves and image grids: [notebooks/results.html](../notebooks/results.html)
+(source: [notebooks/results.ipynb](../notebooks/results.ipynb), `replication notebook`);
+every table's loss curves on one chart per loss: [plots/index.html](../plots/index.html)
+(`replication plots`).
 
 Computed at {scale}, on (scores.json `machine` of each experiment):
 
 {machines}
 
-Floats differ in their low digits between CPU models (oneDNN picks other kernels) and
-GPUs, and GAN training amplifies that: at smoke scale a rerun on another CPU moves scores
-from the first or second decimal on; on the same machine a rerun repeats them.
+Floats differ in their low digits between CPU instruction sets (oneDNN picks other
+kernels), thread counts and GPUs, and GAN training amplifies that: at smoke scale a rerun
+with other instruction sets or another thread count moves scores from the first or second
+decimal on. A rerun with the same instruction sets (the list above; a CPU model name such
+as "AMD EPYC" alone does not tell them apart), thread count and torch repeats them bit
+for bit.
 
 {files}
 - [claims.md](claims.md) ([csv](claims.csv), [spearman.csv](spearman.csv),

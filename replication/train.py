@@ -12,6 +12,8 @@ Outputs under `out_dir`:
 and under `log_dir` (default out_dir/dvclive; the pipeline uses logs/<experiment>/seed-<k>):
     plots/metrics/train/*.tsv   DVCLive step series of every loss and the lr
     plots/images/samples.png    latest sample grid (input | output | target)
+    plots/images/samples/step-<N>.png  the grids kept (train.keep_samples_every)
+    loss_log.txt                the logged losses as plain lines
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from replication.devices import machine, resolve_device
 from replication.errors import CheckpointError, ConfigError
 from replication.fileio import exclusive, write_json, write_text
 from replication.models.losses import discriminator_loss, generator_loss
-from replication.monitor import (LossMeter, ProgressLines, check_finite, log, open_live,
-                                 sample_grid, stop_requests)
+from replication.monitor import (LossMeter, ProgressLines, check_finite, log, log_samples,
+                                 open_live, sample_grid, samples_due, stop_requests)
 
 def lr_factor(policy: str, total_steps: int):
     """Multiplier of the base lr for optimizer step s (0-based)."""
@@ -373,8 +375,9 @@ def run_loop(trainer: Trainer, data: TrainingPairs, meter: LossMeter, out_dir: P
             at_log = step % cfg.log_every == 0 or step == total
             if at_log:
                 last = log(live, bar, trainer, meter, step, state_path)
-            if live is not None and (step % cfg.sample_every == 0 or step == total):
-                live.log_image("samples.png", sample_grid(trainer, data))
+            draw, keep = samples_due(cfg, step, total)
+            if live is not None and draw:
+                log_samples(live, sample_grid(trainer, data), step, keep)
             if step % cfg.checkpoint_every == 0 and step < total:
                 checkpoint(trainer, meter, state_path)
             by_signal = signalled(stop, trainer, at_log)
@@ -481,12 +484,4 @@ def run(args) -> int:
 
 def write_train_metrics(name: str, summaries: dict[str, dict]) -> None:
     write_json(layout.train_metrics(name), summaries)
-    write_json(layout.train_headline(name), train_headline(summaries))
 
-
-def train_headline(summaries: dict[str, dict]) -> dict:
-    """The few numbers `dvc exp show` lists for a training run (train.json has the rest):
-    steps_per_s, the mean over seeds of each seed's steps/s in its last call."""
-    rates = [s["steps_per_second"] for s in summaries.values()
-             if isinstance(s.get("steps_per_second"), (int, float))]
-    return {"steps_per_s": round(sum(rates) / len(rates), 3)} if rates else {}

@@ -5,7 +5,8 @@ limit: a larger one is refused in one line before it is decoded; RGBA, grayscale
 16-bit and palette images are converted to 8-bit RGB, with one warning line) is resized
 (bicubic) to the model's image size, translated with the checkpoint's own test-time
 settings (paper: dropout on, test-batch BatchNorm), resized back to its own size and
-written as <name>.png. Accepts this code's generator.pt and the
+written as <name>.png, with index.html listing input | output per file
+(results_page.py). Accepts this code's generator.pt and the
 authors' released pytorch-CycleGAN-and-pix2pix U-Nets (latest_net_G.pth).
 """
 
@@ -21,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from replication.data.images import MAX_PIXELS, open_image, to_rgb
 from replication.data.paired import list_images, to_uint8, to_unit_range, warn_if_converted
 from replication.devices import resolve_device
+from replication import results_page
 from replication.config import check_count
 from replication.errors import ConfigError, DataError
 from replication.fast import fp32_exact
@@ -83,6 +85,11 @@ def translate(checkpoint: str | Path, in_dir: str | Path, out_dir: str | Path, *
                     result = result.resize(image.size, Image.BICUBIC)
                 result.save(tmp / f"{path.stem}.png", format="PNG")
             progress.update(start + len(batch))
+        rows = [results_page.Row(path.name, (results_page.Image(path),
+                                             results_page.Image(out_dir / f"{path.stem}.png")))
+                for path in files]
+        results_page.write(tmp, out_dir, f"translate {in_dir.name}: test mode {mode}",
+                           ("input", "output"), rows)
     seconds = time.perf_counter() - began
     return {"checkpoint": str(checkpoint), "input": str(in_dir), "images": len(files),
             "image_size": size, "mode": mode, "batch_size": batch_size, "seed": seed,

@@ -18,7 +18,7 @@ STAGE_MODULES = {"inputs": "replication.data.inputs", "download": "replication.d
                  "train": "replication.train", "generate": "replication.generate",
                  "weights": "replication.metrics.weights", "segmenter": "replication.metrics.segmenter",
                  "score": "replication.metrics.score", "tables": "replication.tables",
-                 "notebooks": "replication.report"}
+                 "plots": "replication.plots", "notebooks": "replication.report"}
 
 def deps(module):
     files = layout.code_closure(module)

@@ -134,3 +134,29 @@ def test_fused_runs_are_timed_and_each_row_is_a_json_line_at_once(tmp_path, monk
     assert "out of memory" in rows[2]["error"]
     report = json.loads((tmp_path / "b.json").read_text())
     assert [r["runs"] for r in report["fused"]] == [1, 2, 3]
+
+
+def test_scale_picks_the_settings_measured(tmp_path, monkeypatch):
+    # after `dvc exp run -S scale=smoke`, params.yaml says smoke: -e then measures smoke's
+    # 128 px / ngf 16, and --scale paper the paper's settings; the report names the scale
+    import yaml
+    from pathlib import Path
+    from replication.bench_report import setup_record
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["scale"] = "smoke"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+
+    def measured(*argv):
+        parser = argparse.ArgumentParser()
+        bench.add_arguments(parser)
+        args = parser.parse_args(list(argv))
+        cfg = bench.bench_config(args)
+        return (cfg.data.image_size, cfg.generator.ngf,
+                setup_record(cfg, torch.device("cpu"), args)["scale"])
+    assert measured("-e", "facades-l1-cgan") == (128, 16, "smoke")
+    assert measured("-e", "facades-l1-cgan", "--scale", "paper") == (256, 64, "paper")
+    assert measured() == (256, 64, "paper")  # no experiment: the paper's settings
+    assert measured("--scale", "smoke") == (128, 16, "smoke")
+    with pytest.raises(ConfigError, match="scale='nope' has no profile"):
+        measured("-e", "facades-l1-cgan", "--scale", "nope")

@@ -52,12 +52,12 @@ def test_config_prints_paper_defaults(capsys):
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     # only UserError is an input error; a ValueError from a bug must not become a one-liner
-    from replication import params
+    from replication import config_view
 
     def buggy(args):
         raise ValueError("internal bug")
 
-    monkeypatch.setattr(params, "run", buggy)
+    monkeypatch.setattr(config_view, "run", buggy)
     with pytest.raises(ValueError, match="internal bug"):
         cli.main(["config"])
 
@@ -142,3 +142,33 @@ def test_an_unsupported_device_is_one_line(toy_dataset, capsys):
     code = cli.main(["train", "--data", str(toy_dataset), "--set", "train.device=bogus"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "train.device='bogus'" in err and "\n" not in err
+
+
+def test_config_says_where_each_value_comes_from(tmp_path, monkeypatch, capsys):
+    import yaml
+    from pathlib import Path
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["scale"] = "smoke"
+    params["experiments"]["cityscapes-l1-cgan-lr1e-4"] = {"data": {"dataset": "cityscapes"},
+                                                          "train": {"lr": 1e-4}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["config", "-e", "cityscapes-l1-cgan-lr1e-4", "--set", "train.beta1=0.9"]) == 0
+    notes = {line.split("#")[0].strip(): line.split("#", 1)[1].strip()
+             for line in capsys.readouterr().out.splitlines()
+             if "#" in line and not line.startswith("#")}
+    assert notes["lr: 0.0001"] == "experiment; paper: 0.0002"
+    assert notes["beta1: 0.9"] == "command line; paper: 0.5"
+    assert notes["ngf: 16"] == "scale smoke; paper: 64"
+    assert notes["test_split: val"] == "dataset"  # the paper's for Cityscapes
+    assert notes["l1_weight: 100.0"] == "paper"
+    # one of epochs / iterations decides the steps, and the output says which
+    assert notes["epochs: 200"] == "dataset; not used: train.iterations decides the steps"
+    assert notes["iterations: 100"].endswith("decides the steps (overrides epochs)")
+    # the baseline the tables infer (the test-time study of cityscapes-l1-cgan is no
+    # setting of its runs: only the lr differs)
+    assert notes["compare_to: null"] == ("tables use cityscapes-l1-cgan (closest paper "
+                                         "experiment (differs in train.lr))")
+    assert cli.main(["config", "-e", "cityscapes-l1-cgan-lr1e-4", "--plain"]) == 0
+    plain = yaml.safe_load(capsys.readouterr().out)
+    assert plain["train"]["lr"] == 1e-4 and plain["compare_to"] is None

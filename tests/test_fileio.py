@@ -254,3 +254,19 @@ def test_a_folder_the_disk_refuses_is_one_line_and_leaves_nothing(tmp_path):
     assert child.stdout.startswith(f"{tmp_path / 'out'}: could not be written (")
     assert child.stdout.count("\n") == 1 and "GiB free on its disk" in child.stdout
     assert os.listdir(tmp_path) == []
+
+
+def test_a_lock_that_wrote_nothing_leaves_no_folders_it_made(tmp_path):
+    from replication.fileio import exclusive
+    with pytest.raises(RuntimeError):  # refused before the first write (a bad --data)
+        with exclusive(tmp_path / "runs/nowhere/seed-0"):
+            raise RuntimeError("no data")
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with exclusive(kept):  # a folder that was there before stays
+        pass
+    assert kept.is_dir()
+    with exclusive(tmp_path / "wrote/seed-0"):
+        (tmp_path / "wrote/seed-0/config.yaml").write_text("x")
+    assert (tmp_path / "wrote/seed-0/config.yaml").is_file()

@@ -23,9 +23,36 @@ def trained(toy_dataset, tmp_path):
 
 
 def read_folder(folder) -> dict[str, np.ndarray]:
-    """The images of an output folder (its hidden .replication-output.json left out)."""
-    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.iterdir())
-            if not p.name.startswith(".")}
+    """The images of an output folder (its .replication-output.json and index.html left out)."""
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))}
+
+
+def page_rows(page: Path) -> list[tuple[str, list[str]]]:
+    """(file name, [image link, ...]) per row of a results page, links resolved from it."""
+    import re
+    rows = re.findall(r'<tr><td class="name">([^<]+)</td>(.*?)</tr>', page.read_text())
+    return [(name, [str((page.parent / src).resolve()) + (f" {half}" if half else "")
+                    for src, half in re.findall(
+                        r'<img src="([^"]+)"(?: class="half" style="object-position:(\w+)")?',
+                        cells)])
+            for name, cells in rows]
+
+
+def test_the_results_page_lists_each_file_input_output_target(trained, toy_dataset, tmp_path):
+    # the reference's test_latest/index.html: one row per named test file; the inputs and
+    # targets are the halves of the pair file (BtoA: input = right half), by relative links
+    from replication.metrics.session import generated_files
+    generate(trained, tmp_path / "out")
+    rows = page_rows(tmp_path / "out" / "index.html")
+    pairs = sorted((toy_dataset / "test").iterdir())
+    assert rows == [(p.name, [f"{p.resolve()} right", str((tmp_path / "out" / f"{p.stem}.png")
+                                                          .resolve()), f"{p.resolve()} left"])
+                    for p in pairs]
+    assert all(Path(link.split()[0]).is_file() for _, links in rows for link in links)
+    assert "http" not in (tmp_path / "out" / "index.html").read_text()
+    # scoring reads the test images' PNGs only: the page is no stray image
+    assert [p.name for p in generated_files(tmp_path / "out", ["0", "1", "2"])] == [
+        "0.png", "1.png", "2.png"]
 
 
 def test_one_png_per_test_image_with_input_names(trained, tmp_path):
@@ -198,6 +225,10 @@ def test_translate_any_size_and_mode_back_at_the_input_size(trained, tmp_path, c
     assert err.count("\n") == 1 and "2 of 3 images" in err and "converted to RGB" in err
     out = {p.name: Image.open(p) for p in sorted((tmp_path / "out").glob("*.png"))}
     assert sorted(out) == ["grey.png", "rgba.png", "wide.png"]
+    # its results page: input | output per file, by name
+    assert page_rows(tmp_path / "out" / "index.html") == [
+        (name, [str((photos / name).resolve()), str((tmp_path / "out" / f"{stem}.png").resolve())])
+        for name, stem in (("grey.png", "grey"), ("rgba.png", "rgba"), ("wide.jpg", "wide"))]
     assert out["wide.png"].size == (70, 40) and out["grey.png"].size == (24, 16)
     assert all(im.mode == "RGB" for im in out.values())
     translate(trained, photos, tmp_path / "again", mode="eval", seed=1)  # eval: no dropout

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -89,7 +90,7 @@ def outputs(nb, mime: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_notebook_runs_on_a_smoke_workspace(tmp_path):
+def test_notebook_runs_on_a_smoke_workspace(tmp_path, capfd):
     nb, html = execute(write_smoke(tmp_path))
     markdown = "\n".join(outputs(nb, "text/markdown"))
     assert "SMOKE scale — synthetic data, not a paper result" in markdown
@@ -97,6 +98,11 @@ def test_notebook_runs_on_a_smoke_workspace(tmp_path):
     # bar charts for tables 1, 2, 3, 6 and colour, 3 loss-curve figures, 2 image grids
     assert len(outputs(nb, "image/png")) == 5 + 3 + 2
     assert "0.300 (n=1)" in html and "SMOKE scale" in html
+    # the page shows no parameter cell (papermill's defaults and injected values), and
+    # so no path of the machine it ran on (the packaged paper numbers are the default)
+    assert "Parameters (papermill)" not in html and "injected" not in html.lower()
+    assert str(paper.PAPER_NUMBERS) not in html
+    assert "without encryption" not in capfd.readouterr().err  # the kernel talks over IPC
 
 
 @pytest.mark.slow
@@ -175,6 +181,28 @@ def test_legends_sit_outside_the_bars_and_curves(tmp_path):
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
 
 
+def test_bar_charts_caveat_fallback_scores_and_draw_no_zero_spread(tmp_path):
+    from matplotlib.collections import LineCollection
+    results = load(write_smoke(tmp_path / "smoke"))
+    fig = report.bar_chart(results, "table1")
+    assert "not comparable with the paper's bars" in fig._suptitle.get_text()
+    ax = fig.axes[0]
+    rows = results.records[(results.records.table == "table1")
+                           & (results.records.column == ax.get_title())]
+    rows = rows[rows.paper.notna() | rows.yours]
+    fallback = ["//" if m == "fcn_score_fallback" else "" for m in rows.metric]
+    assert "//" in fallback and [p.get_hatch() or "" for p in ax.patches[len(rows):]] == fallback
+    # an error bar (its two caps' stem) exactly where the row has an interval
+    with_interval = int((rows.lo.notna() & rows.hi.notna() & rows["mean"].notna()).sum())
+    stems = sum(len(c.get_segments()) for c in ax.collections if isinstance(c, LineCollection))
+    assert stems == with_interval
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["n/a" if pd.isna(m) else f"n={n}" for m, n in zip(rows["mean"], rows.n)]
+    official = report.bar_chart(load(official_workspace(tmp_path / "exact")), "table1")
+    assert "not comparable" not in official._suptitle.get_text()
+    assert not any(p.get_hatch() for p in official.axes[0].patches)
+
+
 def test_no_empty_gan_or_constant_lr_panels(tmp_path):
     train = tmp_path / "logs" / "cityscapes-l1" / "seed-0" / "plots" / "metrics" / "train"
     train.mkdir(parents=True)
@@ -214,3 +242,22 @@ def test_sample_grids_for_facades_maps_and_your_experiments(tmp_path):
                                      tmp_path / "generated", tmp_path / "data", n_images=2)
     assert fig is not None and [ax.get_title() for ax in fig.axes[:1]] == ["facades-l1-cgan"]
     assert any("input and target skipped" in n for n in notes)  # no facades test pairs here
+
+
+def test_rendered_tables_are_linked_from_the_page(tmp_path):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "table1.md").write_text("# Table 1")
+    (tmp_path / "notebooks").mkdir()
+    links = report.rendered_links(tmp_path / "tables", tmp_path / "notebooks")
+    assert links == "- [table1.md](../tables/table1.md)"
+    assert (tmp_path / "notebooks" / "../tables/table1.md").is_file()
+
+
+def test_constant_columns_are_said_once_above_the_table(tmp_path):
+    results = load(write_smoke(tmp_path))
+    html = report.style_table(results, "table1").to_html()
+    shown = tables.wide_table(results, "table1")
+    # the smoke workspace: one segmenter (rows without a number have none)
+    assert shown.Segmenter[shown.Segmenter != ""].nunique() == 1
+    assert f"<caption>" in html and f"Segmenter: {shown.Segmenter.iloc[0]}" in html
+    assert ">Segmenter</th>" not in html  # no column of its own

@@ -207,6 +207,16 @@ def test_bench_at_another_image_size_is_noted(tmp_path):
     assert "rate measured at 128 px, not 256" in plan["experiments"][0]["notes"]
 
 
+def test_a_cpu_bench_gives_no_gpu_hours(tmp_path, capsys):
+    bench = write_bench(tmp_path / "bench.json", {"faithful": 0.9})
+    report = json.loads(bench.read_text())
+    report["setup"].update(device="cpu", device_name="Intel Xeon CPU, 2 threads")
+    bench.write_text(json.dumps(report))
+    err = one_line_error(capsys, "--params", str(write_params(tmp_path)), "--bench", str(bench))
+    assert "measured on the CPU (Intel Xeon CPU, 2 threads)" in err
+    assert "replication bench --scale paper" in err
+
+
 def test_json_is_written_atomically_and_complete(tmp_path):
     out = tmp_path / "sub" / "plan.json"
     assert cli.main(["plan", "--params", str(write_params(tmp_path)), "--steps-per-second", "100",

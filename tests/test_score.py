@@ -1,6 +1,7 @@
 """Scoring protocols against hand-computed confusion matrices, scores.json, the rule."""
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -272,6 +273,14 @@ def test_missing_fid_weights_give_a_reason_not_a_crash(tmp_path, monkeypatch):
     assert result["reason"] == "no Inception weights (run `replication weights`)"
     assert "missing.pth" in result["weights_searched"]
     assert "scoring.inception_weights" in result["weights_searched"]
+    # where `replication weights` fetches nothing (the smoke scale), the hint names the
+    # setting instead of a command that would do nothing
+    offline = dataclasses.replace(no_fid_weights(monkeypatch, tmp_path), download_weights=False)
+    with Session(cityscapes_cfg(), offline) as session:
+        result = METRICS["fid_kid"](session, tmp_path / "gen")
+    assert result["reason"] == ("no Inception weights (scoring.download_weights is false at "
+                                "this scale: set it true in params.yaml `scoring`, then "
+                                "`replication weights`)")
 
 
 def test_fid_kid_with_features_reads_each_folder_once(tmp_path, monkeypatch):
@@ -326,7 +335,7 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
     text = (tmp_path / "metrics/cs/scores.json").read_text()
     record = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
     assert set(record) == {"experiment", "scale", "task", "seeds", "summary", "machine", "timing"}
-    assert set(record["machine"]) == {"cpu", "threads", "gpu", "torch", "python"}
+    assert set(record["machine"]) == {"cpu", "isa", "threads", "gpu", "torch", "python"}
     assert record["task"] == {"dataset": "cityscapes", "direction": "BtoA", "split": "val",
                               "images": 1, "source": "upstream", "max_images": None}
     assert record["experiment"] == "cs" and record["scale"] == "paper"

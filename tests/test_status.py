@@ -83,7 +83,13 @@ def test_each_seed_says_which_metrics_have_numbers(tmp_path, capsys):
     # the reason once, below the table, with how many seeds it concerns
     assert out.count(FID_REASON) == 1 and f"fid_kid: {FID_REASON} (3 seeds)" in out
     assert code == 1  # maps seed 1 is not scored (and no tables, no notebook)
-    assert "maps_l1_cgan seed 1" in out.splitlines()[-1]
+    # --check says what is missing and why, then what to run
+    assert "  maps_l1_cgan seed 1: not scored (metrics/maps_l1_cgan/scores.json has no seed-1)" \
+        in lines
+    assert "  tables/README.md: not written yet (stage tables)" in lines
+    assert lines[-1] == ("next: `dvc repro` (runs only what is missing or stale); one "
+                         "experiment: `dvc repro score@maps_l1_cgan`")
+    assert lines[0] == "scale: paper (params.yaml `scale`; data: upstream)"
 
 
 def test_metrics_the_rule_names_but_scores_json_lacks_are_not_run(tmp_path, capsys):
@@ -138,7 +144,7 @@ def test_an_unreadable_scores_file_counts_as_not_scored(tmp_path, capsys):
     (FID_REASON, FID_REASON),
     (OLD_FID_REASON, "no Inception weights"),
     (None, "no reason given"),
-    ("x" * 100, "x" * 57 + "..."),
+    ("x" * 200, "x" * 137 + "..."),
 ])
 def test_short_reason(reason, short):
     assert status.short_reason(reason) == short
@@ -151,6 +157,46 @@ def test_status_says_why_a_scores_file_is_not_used(text, why, tmp_path, capsys):
     touch(tmp_path / "metrics/facades_l1_cgan/scores.json", text)
     code, out = run_status(capsys, "--check")
     assert code == 1
-    (line,) = [l for l in out.splitlines() if "metrics/facades_l1_cgan/scores.json" in l]
+    (line,) = [l for l in out.splitlines() if "metrics/facades_l1_cgan/scores.json:" in l]
     assert out.splitlines()[out.splitlines().index(line) - 1] == "not scored, why:"
     assert why in line and "rerun its score stage" in line
+
+
+def age(path, seconds: float) -> None:
+    """Make `path` look `seconds` older than now."""
+    import os
+    import time
+    stamp = time.time() - seconds
+    os.utime(path, (stamp, stamp))
+
+
+def test_outputs_older_than_their_inputs_are_stale(tmp_path, capsys):
+    record = {"fid_kid": {"protocol": "fid_kid", "available": True, "fid": 80.0},
+              "psnr_ssim": PSNR, "pixel_accuracy": PIXEL}
+    write_workspace(tmp_path, {"facades_l1_cgan": seeds(record, record),
+                               "maps_l1_cgan": seeds(record, record)})
+    for product in status.PIPELINE_PRODUCTS:
+        touch(tmp_path / product)
+    touch(tmp_path / "logs/maps_l1_cgan/seed-0/plots/metrics/train/loss_D.tsv")
+    code, out = run_status(capsys, "--check")
+    assert "STALE" not in out and code == 0
+    assert out.splitlines()[-1].startswith("next: `replication compare`")
+    # a scores.json rewritten after the tables, a loss log after the plots page, the
+    # tables after the notebook; maps' seed-0 images after their scores
+    age(tmp_path / "tables/README.md", 60)
+    age(tmp_path / "plots/index.html", 60)
+    age(tmp_path / "notebooks/results.html", 120)
+    age(tmp_path / "metrics/maps_l1_cgan/scores.json", 30)
+    code, out = run_status(capsys, "--check")
+    lines = out.splitlines()
+    assert "tables/README.md                         STALE (older than a scores.json)" in lines
+    assert "plots/index.html                         STALE (older than a loss log)" in lines
+    assert "notebooks/results.html                   STALE (older than the tables)" in lines
+    maps = [line.split() for line in lines if line.startswith("maps_l1_cgan")]
+    assert [m[4] for m in maps] == ["STALE", "STALE"]
+    assert code == 0  # stale is not missing: --check passes, the hint says what to run
+    assert lines[-1] == ("next: `dvc repro` (runs only what is missing or stale); one "
+                         "experiment: `dvc repro score@maps_l1_cgan`")
+    # within the clock slack (a checkout writing everything at once): not stale
+    age(tmp_path / "tables/README.md", status.SLACK_S / 2)
+    assert "tables/README.md                         present" in run_status(capsys)[1]

@@ -283,9 +283,13 @@ def test_output_folder_is_replaced_whole(tmp_path):
     out = render(root)
     assert not (out / "stale.md").exists()
     expected = {"table1", "table2", "table3", "table4", "table6", "color", "fid_kid_cityscapes",
-                "fid_kid_maps", "psnr_ssim_cityscapes", "psnr_ssim_maps", "pixel_accuracy_maps"}
+                "fid_kid_maps", "psnr_ssim_cityscapes_AtoB", "psnr_ssim_cityscapes_BtoA",
+                "psnr_ssim_maps", "pixel_accuracy_maps"}
     assert {p.stem for p in out.glob("*.csv")} == expected | {"claims", "spearman", "comparisons"}
-    assert "../notebooks/results.html" in (out / "README.md").read_text()
+    text = (out / "README.md").read_text()
+    assert "../notebooks/results.html" in text and "../plots/index.html" in text
+    assert "none yet for: none" not in text
+    assert "have numbers; none yet for: " in text  # this workspace leaves some unscored
 
 
 def test_dataset_tables_list_the_tasks_their_metric_applies_to(tmp_path):
@@ -300,7 +304,12 @@ def test_dataset_tables_list_the_tasks_their_metric_applies_to(tmp_path):
     assert labels("pixel_accuracy_maps") == {"maps-photo2map-l1"}
     # photo -> labels is scored by labels_score, not FID; PSNR/SSIM applies to every task
     assert "cityscapes-photo2labels-l1" not in labels("fid_kid_cityscapes")
-    assert "cityscapes-photo2labels-l1" in labels("psnr_ssim_cityscapes")
+    # ... and one table per direction: photo -> labels is another task than labels -> photo
+    assert "cityscapes-photo2labels-l1" in labels("psnr_ssim_cityscapes_AtoB")
+    assert "cityscapes-photo2labels-l1" not in labels("psnr_ssim_cityscapes_BtoA")
+    assert "cityscapes-l1" in labels("psnr_ssim_cityscapes_BtoA")
+    assert "cityscapes label colours → photo test images" in \
+        (out / "psnr_ssim_cityscapes_BtoA.md").read_text().splitlines()[0]
 
 
 def test_paper_numbers_match_the_paper():
@@ -504,10 +513,14 @@ def test_tables_say_what_machine_and_torch_computed_them(tmp_path):
     scores["machine"] = {"cpu": "AMD EPYC", "threads": 2, "gpu": None, "torch": "2.14.1",
                          "python": "3.11.7"}
     write(root / "metrics" / "cityscapes-l1" / "scores.json", scores)
+    isa = {**scores["machine"], "cpu": "AMD EPYC", "isa": "AVX512 (avx2 fma avx512f)"}
+    write(root / "metrics" / "cityscapes-gan" / "scores.json", {**scores, "machine": isa})
     out = render(root)
-    line = "AMD EPYC (2 threads), torch 2.14.1: 1 experiment(s)"
-    assert f"- {line}" in (out / "README.md").read_text()
-    assert f"Computed on: {line}" in (out / "table1.md").read_text()
+    # a scores.json from before `isa` was recorded, and one with it: two machines
+    line = "AMD EPYC, 2 threads, torch 2.14.1: 1 experiment(s)"
+    with_isa = "AMD EPYC, AVX512 (avx2 fma avx512f), 2 threads, torch 2.14.1: 1 experiment(s)"
+    for text in ((out / "README.md").read_text(), (out / "table1.md").read_text()):
+        assert line in text and with_isa in text
 
 
 # --- what tables may replace, and scores files of the wrong shape ----------------------

@@ -87,6 +87,41 @@ def test_resume_in_process_is_exact(toy_dataset, tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
+def test_loss_log_and_kept_samples_survive_a_resume(toy_dataset, tmp_path):
+    # 12 steps, logged every 4, a grid every 6, one kept every 8 (and the last): a run
+    # stopped at step 7 and resumed writes what the straight run writes
+    cfg = make_config(toy_dataset, train={"keep_samples_every": 8})
+    train(cfg, 0, tmp_path / "straight", progress=False)
+    train(cfg, 0, tmp_path / "resumed", stop_after=7, progress=False)
+    train(cfg, 0, tmp_path / "resumed", progress=False)
+    for run in ("straight", "resumed"):
+        live = tmp_path / run / "dvclive"
+        kept = sorted(p.name for p in (live / "plots/images/samples").iterdir())
+        assert kept == ["step-0000008.png", "step-0000012.png"], run
+        assert (live / "plots/images/samples.png").is_file()
+        lines = (live / "loss_log.txt").read_text().splitlines()
+        assert [line.split()[:2] for line in lines] == [["step", "4"], ["step", "8"], ["step", "12"]]
+        # each line holds what DVCLive logged at that step, name by name
+        for name in ("loss_D", "loss_G_l1"):
+            tsv = (live / "plots/metrics/train" / f"{name}.tsv").read_text().splitlines()[1:]
+            logged = [float(row.split("\t")[-1]) for row in tsv]
+            words = [line.split() for line in lines]
+            assert [float(w[w.index(name) + 1]) for w in words] == pytest.approx(logged, rel=1e-5)
+    straight = (tmp_path / "straight/dvclive/loss_log.txt").read_text()
+    assert (tmp_path / "resumed/dvclive/loss_log.txt").read_text() == straight
+
+
+def test_a_loss_log_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
+    from replication.monitor import LOSS_LOG, truncate_live
+    (tmp_path / LOSS_LOG).write_text("step 4 lr 0.0002 loss_D 0.5\nstep 8 lr 0.0002 loss_D 0.4\n"
+                                     "step 12 lr 0.0002 loss_\n")
+    truncate_live(tmp_path, 12)  # step 12's line lost its value: not kept
+    assert (tmp_path / LOSS_LOG).read_text() == ("step 4 lr 0.0002 loss_D 0.5\n"
+                                                 "step 8 lr 0.0002 loss_D 0.4\n")
+    truncate_live(tmp_path, 5)
+    assert (tmp_path / LOSS_LOG).read_text() == "step 4 lr 0.0002 loss_D 0.5\n"
+
+
 def test_keep_state_false_deletes_only_a_finished_runs_state(toy_dataset, tmp_path):
     """The rehearsal's disk saver: an unfinished run keeps its state (resume needs it); the
     finished run's state goes, and its generator is the one a kept-state run ends with."""

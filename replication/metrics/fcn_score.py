@@ -47,7 +47,7 @@ def missing_exact_inputs(cfg: ExperimentConfig, scoring: ScoringConfig) -> str |
     if not (weights.first_file(weights.fcn_candidates(scoring.fcn_caffemodel))
             or layout.CONVERTED_FCN.is_file()):
         where = ", ".join(map(str, weights.fcn_candidates(scoring.fcn_caffemodel)))
-        return f"no FCN-8s weights ({where}; `replication weights` downloads them)"
+        return f"no FCN-8s weights ({where}; {weights.how_to_get(scoring)})"
     if not (root / VAL_FRAMES).is_file() or not (root / "gtFine" / "val").is_dir():
         return (f"no {root / VAL_FRAMES} + {root / 'gtFine/val'} (build Cityscapes from the "
                 "official zips)")

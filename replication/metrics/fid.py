@@ -22,9 +22,10 @@ from pytorch_fid.inception import InceptionV3
 
 from replication.datasets import IMAGE_SUFFIXES
 from replication.errors import ScoringError
+from replication.metrics.settings import INCEPTION_FILE
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
-WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+WEIGHTS_FILE = INCEPTION_FILE  # pt_inception-2015-12-05-6726825d.pth
 WEIGHTS_SHA256_PREFIX = "6726825d"  # torch hub names files by their sha256 prefix
 WEIGHTS_PARAM = "scoring.inception_weights"  # params.yaml key for an explicit path
 

@@ -1,7 +1,7 @@
 """metrics/<experiment>/headline.json: the few numbers `dvc metrics show` and `dvc exp show` list.
 
 scores.json holds every metric of every seed and is what the tables read; DVC declares
-only these headline files (and train_headline.json, layout.train_headline) as metrics,
+only these headline files as metrics (train.json, with its timings, is a plain output),
 so the experiment table stays a handful of columns per experiment. Each value is the
 mean over seeds (scores.json `summary`), rounded; a key is absent when the experiment
 has no such number (a metric not run, or unavailable):

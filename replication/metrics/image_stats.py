@@ -27,16 +27,18 @@ def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, d
         "weights_are_pytorch_fid": sha.startswith(fid.WEIGHTS_SHA256_PREFIX)}
 
 
-# The `reason` of an unavailable fid_kid record: short, as tables and `replication
-# status` show it; where the weights were looked for goes into `weights_searched`.
-NO_WEIGHTS_REASON = "no Inception weights (run `replication weights`)"
+def no_weights_reason(scoring: ScoringConfig) -> str:
+    """The `reason` of an unavailable fid_kid record: short, as tables and `replication
+    status` show it, with a hint that works at this scale; where the weights were looked
+    for goes into `weights_searched`."""
+    return f"no Inception weights ({weights.how_to_get(scoring)})"
 
 
 def inception_weights_path(scoring: ScoringConfig) -> Path:
     """scoring.inception_weights when that file exists, else the torch hub cache file."""
     found = weights.first_file(weights.inception_candidates(scoring.inception_weights))
     if found is None:
-        raise fid.WeightsUnavailable(NO_WEIGHTS_REASON)
+        raise fid.WeightsUnavailable(no_weights_reason(scoring))
     return found
 
 
@@ -52,7 +54,8 @@ def fid_kid(session: Session, folder: Path) -> dict:
         features, info = session.model(
             "inception", lambda: load_inception_features(session.scoring, session.device))
     except fid.WeightsUnavailable:  # the file is missing (fid.load_inception: vanished)
-        return {"protocol": "fid_kid", "available": False, "reason": NO_WEIGHTS_REASON,
+        return {"protocol": "fid_kid", "available": False,
+                "reason": no_weights_reason(session.scoring),
                 "weights_searched": weights_searched(session.scoring),
                 "n_generated": len(session.names), "n_real": len(session.names)}
     result = fid.fid_kid(session.generated_files(folder), session.real_files(),

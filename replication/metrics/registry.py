@@ -8,32 +8,50 @@ segmenter produced it (fcn_score.py, image_stats.py; the shared cache: session.p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
 from replication.config import ExperimentConfig
 from replication.errors import ConfigError
-from replication.metrics.fcn_score import (fcn_score_corrected, fcn_score_fallback,
-                                           fcn_score_official, labels_score,
-                                           missing_exact_inputs)
-from replication.metrics.image_stats import color_hist, fid_kid
-from replication.metrics.pixel import pixel_accuracy, psnr_ssim
-from replication.metrics.session import Session
 from replication.metrics.settings import ScoringConfig
 
-METRICS: dict[str, Callable[[Session, Path], dict]] = {
-    "fcn_score_official": fcn_score_official,
-    "fcn_score_corrected": fcn_score_corrected,
-    "fcn_score_fallback": fcn_score_fallback,
-    "labels_score": labels_score,
-    "fid_kid": fid_kid,
-    "color_hist": color_hist,
-    "psnr_ssim": psnr_ssim,
-    "pixel_accuracy": pixel_accuracy,
-}
+
+def _functions() -> dict[str, Callable]:
+    """The metric functions by name. Their modules import torch, so they are imported on
+    first use: `status` and `tables` read only the names and the rule below (their
+    --help stays fast)."""
+    from replication.metrics.fcn_score import (fcn_score_corrected, fcn_score_fallback,
+                                               fcn_score_official, labels_score)
+    from replication.metrics.image_stats import color_hist, fid_kid
+    from replication.metrics.pixel import pixel_accuracy, psnr_ssim
+    return {"fcn_score_official": fcn_score_official, "fcn_score_corrected": fcn_score_corrected,
+            "fcn_score_fallback": fcn_score_fallback, "labels_score": labels_score,
+            "fid_kid": fid_kid, "color_hist": color_hist, "psnr_ssim": psnr_ssim,
+            "pixel_accuracy": pixel_accuracy}
 
 
-def run_metric(name: str, session: Session, folder: Path) -> dict:
+class _Metrics(Mapping):
+    """METRICS: name -> function, with the names known before any import."""
+    names = ("fcn_score_official", "fcn_score_corrected", "fcn_score_fallback", "labels_score",
+             "fid_kid", "color_hist", "psnr_ssim", "pixel_accuracy")
+
+    def __getitem__(self, name: str) -> Callable:
+        if name not in self.names:
+            raise KeyError(name)
+        return _functions()[name]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+METRICS: Mapping[str, Callable] = _Metrics()
+
+
+def run_metric(name: str, session, folder: Path) -> dict:
     """METRICS[name] with its wall time (seconds) added to the record."""
     began = time.perf_counter()
     record = METRICS[name](session, Path(folder))
@@ -65,6 +83,7 @@ def metrics_for(cfg: ExperimentConfig, scoring: ScoringConfig) -> list[str]:
     if cfg.name in scoring.metrics:
         return list(scoring.metrics[cfg.name])
     if cfg.data.dataset == "cityscapes" and cfg.data.direction == "BtoA":
+        from replication.metrics.fcn_score import missing_exact_inputs  # imports torch
         missing = missing_exact_inputs(cfg, scoring)
         fcn_scores = ["fcn_score_fallback"] if missing else ["fcn_score_official",
                                                              "fcn_score_corrected"]

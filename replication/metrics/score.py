@@ -6,7 +6,7 @@ The file (read by the tables):
      "seeds": {"seed-<k>": {"<metric>": {flat record}, ...}, ...},
      "summary": {"<metric>/<key>": {"mean", "std", "n"}},  # numeric keys across seeds;
                                                           # std: sample (ddof 1), null if n < 2
-     "machine": {"cpu", "threads", "gpu", "torch", "python"},  # what computed it
+     "machine": {"cpu", "isa", "threads", "gpu", "torch", "python"},  # what computed it
      "timing": {"seconds", "images", "seconds_per_image"},
      "test_time": {...}}  # only when the experiment asked for the test-time study:
                           # {"variants": {"<variant>": {"setting", "same_as_tables",

@@ -24,6 +24,7 @@ from replication.data.paired import TestPairs
 from replication.devices import resolve_device
 from replication.errors import ScoringError
 from replication.fileio import OUTPUT_MARKER
+from replication.layout import RESULTS_PAGE
 from replication.metrics.segmentation import decode_label_maps, label_rule
 from replication.metrics.settings import ScoringConfig
 
@@ -166,7 +167,8 @@ def generated_files(folder: str | Path, names: list[str]) -> list[Path]:
         raise ScoringError(f"{folder}: no generated images; run `replication generate` "
                            "(dvc stage generate@<experiment>) first")
     expected = [f"{n}.png" for n in names]
-    present = {p.name for p in folder.iterdir()} - {OUTPUT_MARKER}  # generate's own note
+    # generate's own note and results page are no images
+    present = {p.name for p in folder.iterdir()} - {OUTPUT_MARKER, RESULTS_PAGE}
     missing = [n for n in expected if n not in present]
     if missing:
         raise ScoringError(f"{folder}: {len(missing)} of {len(names)} test images have no "

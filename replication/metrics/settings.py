@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 
 from replication.config import check_count, check_device, check_finite, deep_merge, from_dict
 from replication.errors import ConfigError
-from replication.metrics import fcn, fid
 from replication.params import active_scale
+
+# pytorch-fid's Inception weights file, as torch hub names it (fid.py; here so that
+# reading the settings imports no torch: `replication status --help` stays fast)
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class ScoringConfig:
     # manual drop-ins (datasets/, DVC-tracked); missing ones are looked for where the
     # `weights` stage downloads them (data/weights/, the torch hub cache), see weights.py
     fcn_caffemodel: str = "datasets/weights/fcn-8s-cityscapes.caffemodel"
-    inception_weights: str | None = "datasets/weights/" + fid.WEIGHTS_FILE
+    inception_weights: str | None = "datasets/weights/" + INCEPTION_FILE
     # paper run: the `weights` stage downloads both networks; false on offline machines
     download_weights: bool = True
     # colour label maps (the fallback's truth, Table 6's generated maps) -> train ids:
@@ -68,10 +71,11 @@ class ScoringConfig:
             if not isinstance(chosen, list) or not chosen:
                 raise ConfigError(f"scoring.metrics.{name}={chosen!r} must be a non-empty list "
                                   "of metric names (replication/metrics/registry.py)")
-        if len(self.segmenter.widths) != len(fcn.VGG_WIDTHS):
+        from replication.metrics.fcn import VGG_WIDTHS  # torch: only when settings are built
+        if len(self.segmenter.widths) != len(VGG_WIDTHS):
             raise ConfigError(f"scoring.segmenter.widths={list(self.segmenter.widths)} must "
-                              f"list {len(fcn.VGG_WIDTHS)} block widths (VGG16: "
-                              f"{list(fcn.VGG_WIDTHS)})")
+                              f"list {len(VGG_WIDTHS)} block widths (VGG16: "
+                              f"{list(VGG_WIDTHS)})")
         for key in ("batch_size", "kid_subsets", "kid_subset_size", "segmenter.iterations",
                     "segmenter.batch_size", "segmenter.log_every", "segmenter.fc_width"):
             section, _, name = key.rpartition(".")

@@ -120,6 +120,15 @@ def describe(path: Path) -> dict:
             "sha256": file_sha256(path), "downloaded_from": fetch.origin(path)}
 
 
+def how_to_get(scoring) -> str:
+    """The hint beside a missing network: a command that works here, or the setting that
+    stops it (at smoke scale `replication weights` fetches nothing)."""
+    if scoring.download_weights:
+        return "run `replication weights`"
+    return ("scoring.download_weights is false at this scale: set it true in params.yaml "
+            "`scoring`, then `replication weights`")
+
+
 def run_stage(scoring, mirror: str | None = None, progress: bool = True) -> dict:
     """Find or fetch both networks; the record says what is there and, if not, why."""
     wanted = {"fcn": (ensure_fcn, fcn_candidates, scoring.fcn_caffemodel),
@@ -133,7 +142,9 @@ def run_stage(scoring, mirror: str | None = None, progress: bool = True) -> dict
                 path = first_file(candidates(configured))
                 if path is None:
                     raise DownloadError(f"not in {', '.join(map(str, candidates(configured)))} "
-                                        "and scoring.download_weights is false")
+                                        "and scoring.download_weights is false at this scale "
+                                        "(set it true in params.yaml `scoring` to download, "
+                                        "or place the file there)")
                 checked_placed(name, path)
             record[name] = describe(path)
         except DownloadError as err:
