@@ -93,7 +93,7 @@ def outputs(nb, mime: str) -> list[str]:
 def test_notebook_runs_on_a_smoke_workspace(tmp_path, capfd):
     nb, html = execute(write_smoke(tmp_path))
     markdown = "\n".join(outputs(nb, "text/markdown"))
-    assert "SMOKE scale — synthetic data, not a paper result" in markdown
+    assert "SMOKE scale — synthetic data; not a paper result" in markdown
     assert "cGAN (cityscapes-cgan) skipped: no images" in markdown
     # bar charts for tables 1, 2, 3, 6 and colour, 3 loss-curve figures, 2 image grids
     assert len(outputs(nb, "image/png")) == 5 + 3 + 2
