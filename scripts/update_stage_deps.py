@@ -32,28 +32,29 @@ def deps(module):
         out += [f"replication/{folder}"] if sorted(fs) == allpy else [f"replication/{f}" for f in fs]
     return sorted(out)
 
-text = (ROOT / "dvc.yaml").read_text()
-lines = text.split("\n")
-out, stage, i = [], None, 0
-while i < len(lines):
-    line = lines[i]
-    m = re.match(r"^  (\w+):$", line)
-    if m: stage = m.group(1)
-    dm = re.match(r"^(\s+)deps:$", line)
-    if dm and stage in STAGE_MODULES:
+def with_code_deps(text: str) -> str:
+    """The root dvc.yaml with each stage's replication/ deps replaced by its code closure."""
+    lines, out, stage, i = text.split("\n"), [], None, 0
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"^  (\w+):$", line)
+        if m: stage = m.group(1)
+        dm = re.match(r"^(\s+)deps:$", line)
+        if dm and stage in STAGE_MODULES:
+            out.append(line); i += 1
+            indent = dm.group(1) + "  - "
+            kept = []
+            while i < len(lines) and lines[i].startswith(indent):
+                item = lines[i][len(indent):]
+                if not (item.startswith("replication/") and (item.endswith(".py") or "." not in item.split("/")[-1])):
+                    kept.append(item)
+                i += 1
+            for item in kept + deps(STAGE_MODULES[stage]):
+                out.append(indent + item)
+            continue
         out.append(line); i += 1
-        indent = dm.group(1) + "  - "
-        kept = []
-        while i < len(lines) and lines[i].startswith(indent):
-            item = lines[i][len(indent):]
-            if not (item.startswith("replication/") and (item.endswith(".py") or "." not in item.split("/")[-1])):
-                kept.append(item)
-            i += 1
-        for item in kept + deps(STAGE_MODULES[stage]):
-            out.append(indent + item)
-        continue
-    out.append(line); i += 1
-(ROOT / "dvc.yaml").write_text("\n".join(out))
+    return "\n".join(out)
+
 
 
 # --- studies/<name>/: the same stages, run inside the study's folder ----------------------
@@ -73,5 +74,7 @@ def study_pipeline(root_text: str, depth: int = 2) -> str:
 
 
 if __name__ == "__main__":
+    root = with_code_deps((ROOT / "dvc.yaml").read_text())
+    (ROOT / "dvc.yaml").write_text(root)
     for params in sorted((ROOT / "studies").glob("*/params.yaml")):
-        (params.parent / "dvc.yaml").write_text(study_pipeline("\n".join(out)))
+        (params.parent / "dvc.yaml").write_text(study_pipeline(root))

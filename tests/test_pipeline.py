@@ -52,6 +52,29 @@ def test_stage_deps_cover_the_code_it_runs(stage):
         f"{stage}: missing {missed}, not run {unused}; run scripts/update_stage_deps.py")
 
 
+def update_script():
+    spec = importlib.util.spec_from_file_location("update_stage_deps",
+                                                  REPO / "scripts/update_stage_deps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # writes nothing: its writing is under __main__
+    return module
+
+
+STUDIES = sorted(p.parent for p in (REPO / "studies").glob("*/params.yaml"))
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=[p.name for p in STUDIES])
+def test_a_study_runs_the_root_pipeline_on_the_root_experiments(study):
+    # its dvc.yaml is the root's, paths climbing back to the code; its experiments are the
+    # root params.yaml's entries word for word (a study changes the scale, not the science)
+    written = update_script().study_pipeline((REPO / "dvc.yaml").read_text())
+    assert (study / "dvc.yaml").read_text() == written, "run scripts/update_stage_deps.py"
+    ours = yaml.safe_load((study / "params.yaml").read_text())["experiments"]
+    root = yaml.safe_load((REPO / "params.yaml").read_text())["experiments"]
+    for name, entry in ours.items():
+        assert entry == root.get(name), f"{study.name}: {name} differs from params.yaml's"
+
+
 def test_the_closure_follows_imports_inside_functions():
     # train.run imports layout lazily; the notebook stage runs tables, which imports config
     assert "layout.py" in layout.code_closure("replication.train")
