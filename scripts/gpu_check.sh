@@ -18,7 +18,7 @@
 #   adam      one Adam step over G's 54M parameters: fused vs foreach vs the flat bf16
 #             Adam (flat_adam.py), eager and compiled: ms and GB/s
 #   b1        256 px batch 1 (alternating blocks): faithful, faithful-graph, fast
-#   verify    `pytest -m gpu tests/test_gpu.py`: the faithful graph bit-equal to eager
+#   verify    `pytest -m gpu tests/e2e/test_gpu.py`: the faithful graph bit-equal to eager
 #             faithful under cudnn.deterministic, fused vs separate runs, the fused graph
 #             vs the fused step eager, per-run generators of interleaved graphs, and the
 #             earlier checks (fast vs faithful, graph vs eager, resume)
@@ -46,13 +46,13 @@ export REPLICATION_COMMIT=${REPLICATION_COMMIT:-$(git rev-parse --short HEAD 2>/
 if [ "$DRY" = 1 ]; then  # same steps, toy sizes: catches bugs without a GPU
   DEVICE=cpu; SIZE=32; NETS=(--set generator.ngf=8 --set discriminator.ndf=8)
   NS=1,2,3; NS_FAITHFUL=1,2; SECONDS_PER=0.5; TIMING=(--blocks 2 --block-seconds 0.2 --warmup 1)
-  VERIFY=(env CUDA_VISIBLE_DEVICES= "$PY" -m pytest -q -rA tests/test_gpu.py)
+  VERIFY=(env CUDA_VISIBLE_DEVICES= "$PY" -m pytest -q -rA tests/e2e/test_gpu.py)
 else
   DEVICE=cuda; SIZE=256; NETS=()
   NS=1,2,3,6,12; NS_FAITHFUL=1,3; SECONDS_PER=3; TIMING=(--blocks 3 --block-seconds 1.0 --warmup 3)
-  VERIFY=("$PY" -m pytest -q -rA -m gpu tests/test_gpu.py)
+  VERIFY=("$PY" -m pytest -q -rA -m gpu tests/e2e/test_gpu.py)
 fi
-BENCH=("$PY" -m replication.bench --device "$DEVICE" --image-size "$SIZE" --batch-size 1
+BENCH=("$PY" -m replication.grid.bench.measure --device "$DEVICE" --image-size "$SIZE" --batch-size 1
        "${NETS[@]}" --jsonl "$LINES")
 
 log() { echo "[$(date +%H:%M:%S)] gpu_check: $*"; }

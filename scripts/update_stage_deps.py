@@ -1,8 +1,8 @@
-"""Rewrite the replication/ code deps of every dvc.yaml stage from layout.code_closure,
+"""Rewrite the replication/ code deps of every dvc.yaml stage from codehash.code_closure,
 then write each study's pipeline (studies/<name>/dvc.yaml) from the root one.
 
 Run from the repository root after changing imports or dvc.yaml:
-`python scripts/update_stage_deps.py`; tests/test_pipeline.py fails while dvc.yaml misses
+`python scripts/update_stage_deps.py`; tests/stages/test_pipeline.py fails while dvc.yaml misses
 a file a stage runs or a study's dvc.yaml differs from what this writes.
 """
 import re
@@ -11,24 +11,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever is installed
-from replication import layout  # noqa: E402
-
+from replication.core import codehash  # noqa: E402
 # the module each stage's command runs (dvc.yaml `cmd`)
-STAGE_MODULES = {"inputs": "replication.data.inputs", "download": "replication.data.download",
-                 "train": "replication.train", "generate": "replication.generate",
-                 "weights": "replication.metrics.weights", "segmenter": "replication.metrics.segmenter",
-                 "score": "replication.metrics.score", "tables": "replication.tables",
-                 "plots": "replication.plots", "notebooks": "replication.report"}
+STAGE_MODULES = {"inputs": "replication.stages.inputs", "download": "replication.stages.download",
+                 "train": "replication.stages.train", "generate": "replication.stages.generate",
+                 "weights": "replication.stages.weights", "segmenter": "replication.stages.segmenter",
+                 "score": "replication.stages.score", "tables": "replication.stages.tables",
+                 "plots": "replication.stages.plots", "notebooks": "replication.stages.notebook"}
 
 def deps(module):
-    files = layout.code_closure(module)
+    files = codehash.code_closure(module)
     out, folders = [], {}
     for f in files:
         parts = f.split("/")
         if len(parts) > 1: folders.setdefault(parts[0], []).append(f)
         else: out.append(f"replication/{f}")
     for folder, fs in folders.items():
-        allpy = sorted(p.relative_to(layout.PACKAGE).as_posix() for p in (layout.PACKAGE / folder).glob("*.py"))
+        allpy = sorted(p.relative_to(codehash.PACKAGE).as_posix() for p in (codehash.PACKAGE / folder).glob("*.py"))
         out += [f"replication/{folder}"] if sorted(fs) == allpy else [f"replication/{f}" for f in fs]
     return sorted(out)
 

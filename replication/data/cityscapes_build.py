@@ -18,11 +18,11 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from replication.config.datasets import VERIFIED_MARKER, is_installed_dataset
+from replication.core.errors import ConfigError, DownloadError
+from replication.core.fileio import atomic_dir, write_json, write_text
+from replication.core.layout import DATASET_PROTECTED
 from replication.data.images import TooManyPixels, open_image
-from replication.datasets import VERIFIED_MARKER, is_installed_dataset
-from replication.errors import ConfigError, DownloadError
-from replication.fileio import atomic_dir, write_json, write_text
-from replication.layout import DATASET_PROTECTED
 
 PHOTOS_ZIP = "leftImg8bit_trainvaltest.zip"
 LABELS_ZIP = "gtFine_trainvaltest.zip"

@@ -19,7 +19,9 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from replication.errors import DataError
+from replication.core.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what counts as an image file in a dataset folder
 
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's decompression-bomb limit
 

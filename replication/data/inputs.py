@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replication import layout
-from replication.fileio import file_sha256, write_json
+from replication.core.fileio import file_sha256
 
 
 def describe(folder: Path) -> dict[str, dict]:
@@ -22,17 +21,3 @@ def describe(folder: Path) -> dict[str, dict]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
     return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
             for p in files}
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--folder", default=str(layout.INPUTS),
-                        help=f"the manual-inputs folder (default {layout.INPUTS})")
-    parser.add_argument("--out", default=str(layout.MANUAL_INPUTS_RECORD),
-                        help=f"record to write (default {layout.MANUAL_INPUTS_RECORD})")
-
-
-def run(args) -> int:
-    record = describe(Path(args.folder))
-    write_json(args.out, {"folder": args.folder, "files": record})
-    print(f"{args.folder}: {len(record)} input file(s) -> {args.out}")
-    return 0

@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from replication.config import DataConfig
-from replication.data.images import is_16_bit, open_image
-from replication.datasets import IMAGE_SUFFIXES
-from replication.errors import DataError
+from replication.config.schema import DataConfig
+from replication.core.errors import DataError
+from replication.data.images import IMAGE_SUFFIXES, is_16_bit, open_image
 
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from skimage.color import rgb2lab
 
-from replication.errors import ScoringError
+from replication.core.errors import ScoringError
 from replication.metrics.fid import image_files
 
 CHANNELS = ("L", "a", "b")

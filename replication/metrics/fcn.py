@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replication.errors import ScoringError
-from replication.fileio import atomic_path
+from replication.config.scoring import VGG_WIDTHS
+from replication.core.errors import ScoringError
+from replication.core.fileio import atomic_path
 
-VGG_WIDTHS = (64, 128, 256, 512, 512)  # conv1_x .. conv5_x output channels (VGG16)
 BLOCK_DEPTHS = (2, 2, 3, 3, 3)  # convolutions per VGG block
 FC_WIDTH = 4096  # fc6_cs, fc7_cs
 NUM_OUTPUTS = 20  # 19 train ids + one extra output (index 19) that is no class

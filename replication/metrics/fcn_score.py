@@ -23,18 +23,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replication import layout
-from replication.config import ExperimentConfig
+from replication.config.schema import ExperimentConfig
+from replication.config.scoring import ScoringConfig
+from replication.core import layout
+from replication.core.errors import ScoringError
+from replication.core.fileio import file_sha256
 from replication.data.cityscapes_build import VAL_FRAMES
 from replication.data.cityscapes_labels import CLASS_NAMES, label_ids_to_train_ids
-from replication.errors import ScoringError
-from replication.fileio import file_sha256
 from replication.metrics import fcn, weights
 from replication.metrics.per_image import PER_IMAGE, confusion_counts
-from replication.metrics.segmentation import (confusion_matrix, official_histogram,
-                                              official_scores, scores)
+from replication.metrics.segmentation import (
+    confusion_matrix,
+    official_histogram,
+    official_scores,
+    scores,
+)
 from replication.metrics.session import Session, scored_split
-from replication.metrics.settings import ScoringConfig
 
 
 def cityscapes_root(cfg: ExperimentConfig) -> Path:

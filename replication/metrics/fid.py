@@ -14,15 +14,14 @@ from typing import Callable, Sequence
 from unittest import mock
 
 import numpy as np
+import pytorch_fid.inception
 import torch
 from PIL import Image
-
-import pytorch_fid.inception
 from pytorch_fid.inception import InceptionV3
 
-from replication.datasets import IMAGE_SUFFIXES
-from replication.errors import ScoringError
-from replication.metrics.settings import INCEPTION_FILE
+from replication.config.scoring import INCEPTION_FILE
+from replication.core.errors import ScoringError
+from replication.data.images import IMAGE_SUFFIXES
 
 FEATURE_EXTRACTOR = "pytorch-fid InceptionV3 pool3 (2048)"
 WEIGHTS_FILE = INCEPTION_FILE  # pt_inception-2015-12-05-6726825d.pth

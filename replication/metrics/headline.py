@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replication import layout
-from replication.fileio import write_json
+from replication.core import layout
+from replication.core.fileio import write_json
 
 SEGMENTATION = ("per_pixel_acc", "per_class_acc", "class_iou")
 # (metric families, preferred first; their keys) -> headline keys

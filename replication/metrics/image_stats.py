@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from replication.fileio import file_sha256
+from replication.config.scoring import ScoringConfig
+from replication.core.fileio import file_sha256
 from replication.metrics import fid, weights
 from replication.metrics.color import color_stats
 from replication.metrics.session import Session
-from replication.metrics.settings import ScoringConfig
 
 
 def load_inception_features(scoring: ScoringConfig, device) -> tuple[Callable, dict]:

@@ -1,5 +1,5 @@
 """Per-test-image scores: what scoring keeps so that a table's number can be recomputed
-on any resample of the test images (replication/statistics.py, docs/statistics.md).
+on any resample of the test images (replication/results/statistics.py, docs/statistics.md).
 
 Two kinds, by how a metric turns its images into one number:
 
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from replication.errors import ScoringError
-from replication.fileio import atomic_path
+from replication.core.errors import ScoringError
+from replication.core.fileio import atomic_path
 
 PER_IMAGE = "per_image"  # the key a metric record carries its arrays under (score.py
 # moves them out of the record before scores.json is written)

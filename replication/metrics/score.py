@@ -19,8 +19,6 @@ Per-image scores (metrics/per_image.py) go beside it: metrics/<experiment>/per_i
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import statistics
 import time
@@ -28,32 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from replication import layout, test_time
-from replication.devices import machine
-from replication.config import ExperimentConfig
-from replication.params import active_scale, load_experiment, load_params, seed_option
-from replication.fast import fp32_exact
-from replication.fileio import atomic_dir, write_json
+from replication.core import layout
+from replication.core.devices import machine
+from replication.core.fileio import atomic_dir, write_json
+from replication.inference import test_time
 from replication.metrics import per_image
 from replication.metrics.headline import write_headline
 from replication.metrics.per_image import PER_IMAGE
-from replication.metrics.registry import metrics_for, run_metric
+from replication.metrics.registry import run_metric
 from replication.metrics.session import Session, read_rgb
-from replication.metrics.settings import ScoringConfig, load_scoring
-
-
-def score_experiment(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
-                     seeds: list[int] | None = None, models: dict | None = None) -> dict:
-    """Score generated/<experiment>/seed-<k>/ for every seed against the real test split
-    (and, when the experiment asked for it, every variant of the test-time study)."""
-    seeds = list(seeds or cfg.seeds)
-    folders = {f"seed-{s}": layout.generated_dir(cfg.name, s) for s in seeds}
-    names = metrics_for(cfg, scoring)
-    with fp32_exact(), Session(cfg, scoring, models) as session:
-        record = score_folders(session, scale, folders, names)
-        if test_time.asked(cfg.generate):
-            record["test_time"] = score_test_time(session, seeds, names, record)
-    return record
 
 
 def score_folders(session: Session, scale: str, folders: dict[str, Path],
@@ -84,31 +65,7 @@ def score_folders(session: Session, scale: str, folders: dict[str, Path],
             PER_IMAGE: {"images": list(session.names), "seeds": arrays}}
 
 
-# --- the test-time study (replication/test_time.py, docs/test_time.md) ---------------------
-
-def score_test_time(session: Session, seeds: list[int], metric_names: list[str],
-                    main: dict) -> dict:
-    """Every variant of the study scored as the tables' images are (the variant that IS
-    the tables' generation reuses `main`), and the output diversity of the K dropout
-    draws: per image, the per-pixel standard deviation across the draws (ddof 1, uint8
-    units, over pixels and RGB channels), averaged."""
-    cfg = session.cfg
-    variants = {}
-    for variant in test_time.variants(cfg.generate):
-        setting = {"mode": variant.mode, "batch_size": variant.batch_size,
-                   "sample_seed": variant.sample_seed, "description": variant.describe()}
-        if test_time.is_main(variant, cfg.generate):  # its scores are the file's "seeds"
-            variants[variant.name] = {"setting": setting, "same_as_tables": True}
-            continue
-        folders = {f"seed-{s}": test_time.folder(cfg.name, variant, cfg.generate, s)
-                   for s in seeds}
-        record = score_folders(session, main["scale"], folders, metric_names)
-        variants[variant.name] = {"setting": setting, "same_as_tables": False,
-                                  "seeds": record["seeds"], PER_IMAGE: record[PER_IMAGE]}
-    study = {"variants": variants, "samples": test_time.sample_names(cfg.generate)}
-    if study["samples"]:
-        study["diversity"], study[PER_IMAGE] = diversity(session, seeds, study["samples"])
-    return study
+# --- the test-time study (replication/inference/test_time.py, docs/test_time.md) ---------------------
 
 
 def diversity(session: Session, seeds: list[int], samples: list[str]) -> tuple[dict, dict]:
@@ -206,31 +163,3 @@ def _headline(name: str, record: dict) -> str:
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if _is_number(value) else str(value)
-
-
-# --- command line ------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml",
-                        help="params file with the experiments and the `scoring` section "
-                             "(default: params.yaml)")
-    parser.add_argument("--experiment", "-e", required=True,
-                        help="experiment name from params.yaml `experiments`")
-    parser.add_argument("--seed", type=seed_option, action="append",
-                        help="score this training seed only (repeatable); default: all seeds")
-    parser.add_argument("--device", help="overrides scoring.device: auto | cpu | cuda | cuda:N")
-
-
-def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
-    cfg = load_experiment(args.params, args.experiment)
-    scoring = load_scoring(params)
-    if args.device:
-        scoring = dataclasses.replace(scoring, device=args.device)
-    record = score_experiment(cfg, scoring, active_scale(params), args.seed)
-    out = layout.score_metrics(cfg.name)
-    write_scores(cfg.name, record)
-    timing = record["timing"]
-    print(f"{cfg.name}: {timing['images']} images in {timing['seconds']:.1f} s "
-          f"({timing['seconds_per_image']:.3f} s/image) -> {out}")
-    return 0

@@ -19,47 +19,44 @@ Writes (the `segmenter` stage, dvc.yaml):
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replication import layout
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.params import active_scale, dataset_settings, load_params, scale_profile
+from replication.config.params import Params
+from replication.config.schema import ExperimentConfig
+from replication.config.scoring import ScoringConfig, SegmenterConfig
+from replication.core import layout
+from replication.core.devices import resolve_device
+from replication.core.errors import TrainingDiverged
+from replication.core.fileio import file_sha256, write_json
+from replication.core.numerics import fp32_exact
 from replication.data.cityscapes_labels import IGNORE, NUM_CLASSES
 from replication.data.paired import PairFolder, split_folder
-from replication.errors import ConfigError, TrainingDiverged
-from replication.fast import fp32_exact
-from replication.fileio import file_sha256, write_json
 from replication.metrics import fcn, weights
 from replication.metrics.fcn_score import missing_exact_inputs
-from replication.metrics.session import Session
-from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
 from replication.metrics.score import score_folders, write_scores
 from replication.metrics.segmentation import confusion_matrix, decode_label_maps
 from replication.metrics.segmentation import scores as pooled_scores
-from replication.devices import resolve_device
+from replication.metrics.session import Session
 
 
-
-def cityscapes_config(params: dict) -> ExperimentConfig:
-    """Cityscapes labels -> photo with the global defaults and the scale profile applied:
-    the data root the Cityscapes experiments use, at the segmenter's resolution
-    (scoring.segmenter.image_size, else the experiments' image size)."""
-    merged = deep_merge(dataset_settings("cityscapes"), params.get("defaults") or {})
-    merged = deep_merge(merged, scale_profile(params))
-    merged = deep_merge(merged, {"name": layout.GROUND_TRUTH,
-                                 "data": {"dataset": "cityscapes", "direction": "BtoA"}})
-    size = load_scoring(params).segmenter.image_size
-    if size is not None:
-        merged = deep_merge(merged, {"data": {"image_size": size, "load_size": None}})
-    return from_dict(ExperimentConfig, merged)
+def cityscapes_config(params: Params, scoring: ScoringConfig) -> ExperimentConfig:
+    """The real photos' row: Cityscapes labels -> photo resolved as params.yaml resolves an
+    experiment (Params.layers), with the data settings of its first Cityscapes labels ->
+    photo experiment (so its own image size or data root counts), at the segmenter's
+    resolution (scoring.segmenter.image_size, else that image size)."""
+    task = {"dataset": "cityscapes", "direction": "BtoA"}
+    data = next((entry.get("data") or {} for entry in params.experiments.values()
+                 if all((entry.get("data") or {}).get(k, v) == v for k, v in task.items())
+                 and (entry.get("data") or {}).get("dataset") == "cityscapes"), {})
+    if scoring.segmenter.image_size is not None:
+        data = {**data, "image_size": scoring.segmenter.image_size, "load_size": None}
+    return params.config(layout.GROUND_TRUTH, entry={"data": {**data, **task}})
 
 
 # --- the network -----------------------------------------------------------------------
@@ -183,9 +180,9 @@ def convert_caffemodel(scoring: ScoringConfig) -> bool:
     return True
 
 
-def run_stage(params: dict) -> dict:
-    """Train and save the fallback, convert the caffemodel, write the ground-truth rows."""
-    scoring, cfg = load_scoring(params), cityscapes_config(params)
+def run_stage(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str) -> dict:
+    """Train and save the fallback, convert the caffemodel, write the ground-truth rows of
+    `cfg` (cityscapes_config) at `scale`."""
     device = resolve_device(scoring.device)
     convert_caffemodel(scoring)
     with fp32_exact():
@@ -194,7 +191,7 @@ def run_stage(params: dict) -> dict:
         model, record = train_fallback(*training_set(cfg, scoring), scoring.segmenter, device,
                                        evaluate)
     fcn.save_converted(model, layout.FALLBACK_SEGMENTER)
-    scores = score_real_photos(cfg, scoring, active_scale(params), model)
+    scores = score_real_photos(cfg, scoring, scale, model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]
     write_json(layout.FALLBACK_REPORT, {
         **{k: fallback[k] for k in ("per_pixel_acc", "per_class_acc", "class_iou")},
@@ -219,25 +216,3 @@ def score_real_photos(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str,
     with fp32_exact(), Session(cfg, scoring, models) as session:
         photos = session.real_dir()  # labels -> photo: the targets are the real photos
         return score_folders(session, scale, {f"seed-{scoring.segmenter.seed}": photos}, names)
-
-
-# --- command line ----------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml",
-                        help="params file with the `scoring` section (default: params.yaml)")
-    parser.add_argument("--device", help="overrides scoring.device: auto | cpu | cuda | cuda:N")
-
-
-def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
-    if args.device:
-        params = deep_merge(params, {"scoring": {"device": args.device}})
-    if layout.GROUND_TRUTH in (params.get("experiments") or {}):
-        raise ConfigError(f"experiment name {layout.GROUND_TRUTH!r} is reserved for the "
-                          "real-photo rows that `replication segmenter` writes; rename it")
-    scores = run_stage(params)
-    summary = scores["summary"]
-    print("ground truth: " + ", ".join(f"{k} {v['mean']:.3f}" for k, v in summary.items()
-                                       if k.endswith(("per_pixel_acc", "class_iou"))))
-    return 0

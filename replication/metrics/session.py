@@ -18,15 +18,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replication.config import ExperimentConfig
+from replication.config.schema import ExperimentConfig
+from replication.config.scoring import ScoringConfig
+from replication.core.devices import resolve_device
+from replication.core.errors import ScoringError
+from replication.core.fileio import OUTPUT_MARKER
+from replication.core.layout import RESULTS_PAGE
 from replication.data.images import TooManyPixels, open_image
 from replication.data.paired import TestPairs
-from replication.devices import resolve_device
-from replication.errors import ScoringError
-from replication.fileio import OUTPUT_MARKER
-from replication.layout import RESULTS_PAGE
 from replication.metrics.segmentation import decode_label_maps, label_rule
-from replication.metrics.settings import ScoringConfig
 
 
 def scored_split(cfg: ExperimentConfig) -> str:

@@ -17,15 +17,14 @@ missing, and the scores fall back (FCN-score) or say so in their row (FID/KID).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 from pytorch_fid.inception import FID_WEIGHTS_URL
 
-from replication import fetch, layout
-from replication.errors import DownloadError, ScoringError
-from replication.fileio import file_sha256, write_json
+from replication.core import fetch, layout
+from replication.core.errors import DownloadError, ScoringError
+from replication.core.fileio import file_sha256, write_json
 from replication.metrics import fcn, fid
 
 FCN_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix_extra/fcn-8s-cityscapes.caffemodel"
@@ -151,24 +150,3 @@ def run_stage(scoring, mirror: str | None = None, progress: bool = True) -> dict
             record[name] = {"available": False, "reason": str(err)}
     write_json(RECORD, record)
     return record
-
-
-# --- command line -------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml",
-                        help="params file with the `scoring` section (default: params.yaml)")
-    parser.add_argument("--mirror", default=None,
-                        help=f"base URL serving {FCN_FILE} and {fid.WEIGHTS_FILE} (or set "
-                             f"${fetch.MIRROR_ENV})")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    from replication.params import load_params
-    from replication.metrics.settings import load_scoring
-    record = run_stage(load_scoring(load_params(args.params)), args.mirror,
-                       progress=not args.no_progress)
-    for name, entry in record.items():
-        print(f"{name}: {entry['path'] if entry['available'] else 'missing: ' + entry['reason']}")
-    return 0

@@ -3,7 +3,7 @@
 
 from torch import nn
 
-from replication.config import ExperimentConfig
+from replication.config.schema import ExperimentConfig
 from replication.models.discriminators import Discriminator, build_discriminator
 from replication.models.generators import Generator, build_generator, init_weights
 from replication.models.losses import discriminator_loss, generator_loss

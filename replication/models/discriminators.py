@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from replication.config import DiscriminatorConfig
+from replication.config.schema import DiscriminatorConfig
 from replication.models.generators import conv_bias, init_weights, norm_layer
 
 # the PyTorch code's n_layers for each PatchGAN. Its n_layers=0 is NOT the PixelGAN (docs/architectures.md

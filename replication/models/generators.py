@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from replication.config import GeneratorConfig
+from replication.config.schema import GeneratorConfig
 
 # Which decoder layers carry dropout, counted from the bottleneck (0 = first decoder layer).
 # paper + Lua code: the first three (outputs 2x2, 4x4, 8x8 at 256 px).

@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from replication.config import DataConfig, ExperimentConfig, GeneratorConfig
-from replication.errors import CheckpointError
+from replication.config.schema import DataConfig, ExperimentConfig, GeneratorConfig
+from replication.core.errors import CheckpointError
 from replication.models.generators import Generator, build_generator
 
 RGB = 3

@@ -14,7 +14,6 @@ toy.py is apart: the toy pairs of the tests and the benchmark (B a channel permu
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
@@ -25,14 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from replication.config import DataConfig
-from replication import datasets
-from replication.datasets import PAPER_DATASETS, VERIFIED_MARKER
+from replication.config import datasets
+from replication.config.datasets import VERIFIED_MARKER
+from replication.core.errors import ConfigError, DataError
+from replication.core.fileio import atomic_dir, atomic_path, write_json
+from replication.core.layout import DATASET_PROTECTED
 from replication.data.synthetic import cityscapes, facades, generic, maps
 from replication.data.synthetic.generic import Renderer
-from replication.errors import ConfigError, DataError
-from replication.fileio import atomic_dir, atomic_path, write_json
-from replication.layout import DATASET_PROTECTED
 
 DEFAULT_TRAIN, DEFAULT_TEST = 100, 30  # images in "train" / in every other split
 DEFAULT_SIZE = 64  # side of each half in a dataset folder (upstream: 256)
@@ -248,58 +246,3 @@ def _gzip_file_name(path: Path) -> str | None:
     if not flags & 0x08 or flags & 0x04:  # no FNAME, or an FEXTRA field before it
         return None
     return head[10:].split(b"\0", 1)[0].decode("latin-1")
-
-
-# --- command line: replication synth ---------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=[*datasets.DATASETS, "all"],
-                        help="which stand-in dataset to write, or all = the paper's "
-                             f"{', '.join(PAPER_DATASETS)}")
-    parser.add_argument("--root", default=DataConfig.root,
-                        help=f"folder that receives <name>/ (default {DataConfig.root})")
-    parser.add_argument("--archives", metavar="DIR", default=None,
-                        help="write DIR/<name>.tar.gz in the upstream layout, counts and "
-                             "image size instead of a dataset folder under --root")
-    parser.add_argument("--size", type=int, default=None,
-                        help=f"side of each square half in pixels (default {DEFAULT_SIZE}; "
-                             "upstream: 256; archives always have the registry's size)")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    parser.add_argument("--train", type=int, default=None,
-                        help=f"images in the train split (default {DEFAULT_TRAIN}; "
-                             "with --archives the upstream count)")
-    parser.add_argument("--test", type=int, default=None,
-                        help=f"images in every other split, val/test (default {DEFAULT_TEST}; "
-                             "with --archives the upstream counts)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
-
-
-def run(args: argparse.Namespace) -> int:
-    names = PAPER_DATASETS if args.name == "all" else (args.name,)
-    if args.archives is not None:
-        return _run_archives(names, args)
-    size = DEFAULT_SIZE if args.size is None else args.size
-    for name in names:
-        counts = {**default_counts(name), **_given_counts(name, args)}
-        out = make_synthetic(name, args.root, size=size, counts=counts, seed=args.seed,
-                             quality=args.quality)
-        print(f"{out}: {counts}, {2 * size}x{size} pairs, seed {args.seed}")
-    return 0
-
-
-def _run_archives(names: tuple[str, ...], args: argparse.Namespace) -> int:
-    if args.size is not None:
-        raise ConfigError("--size does not apply to --archives: archives have the upstream "
-                          "image size (registry pair_size)")
-    for name in names:
-        counts = archive_counts(name, _given_counts(name, args), args.seed, args.quality)
-        path = write_archive(name, args.archives, counts=counts, seed=args.seed,
-                             quality=args.quality)
-        print(f"{path}: {counts}, {path.stat().st_size} bytes, seed {args.seed}")
-    return 0
-
-
-def _given_counts(name: str, args: argparse.Namespace) -> dict[str, int]:
-    """The counts --train / --test set for `name`'s splits; the others keep their defaults."""
-    given = {split: args.train if split == "train" else args.test for split in _splits(name)}
-    return {split: count for split, count in given.items() if count is not None}

@@ -7,9 +7,8 @@ from functools import partial
 
 import numpy as np
 
-from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
+from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE  # noqa: F401 (SCENES reads it here)
 from replication.data.synthetic.scene import GLASS, Scene, paint
-
 
 # What objects look like in the photo (RGB base colours), NOT their label colours.
 _CITY_COLOURS = {

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from replication.datasets import DatasetInfo
+from replication.config.datasets import DatasetInfo
 from replication.data.synthetic.scene import smooth_noise
 
 Renderer = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
