@@ -11,7 +11,9 @@ import pytest
 import torch
 import torchvision
 
-from replication.data.synthetic.toy import write_pairs  # toy pairs; tests import it from here
+from replication.data.synthetic.toy import (
+    write_pairs,  # toy pairs; tests import it from here
+)
 
 torch.set_num_threads(1)  # 2-core CI machine; tests run in parallel processes
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "ERROR")

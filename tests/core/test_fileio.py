@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from replication.errors import ConfigError, WriteFailed
-from replication.fileio import OUTPUT_MARKER, atomic_dir, atomic_path, write_text
+from replication.core.errors import ConfigError, WriteFailed
+from replication.core.fileio import OUTPUT_MARKER, atomic_dir, atomic_path, write_text
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
@@ -52,9 +52,9 @@ def test_permissions_follow_umask(tmp_path):
 WRITES_OVER_THE_LIMIT = """
 import sys, torch
 from pathlib import Path
-from replication import checkpoints
-from replication.errors import UserError
-from replication.fileio import write_text
+from replication.training import checkpoints
+from replication.core.errors import UserError
+from replication.core.fileio import write_text
 folder = Path(sys.argv[1])
 for name, write in (("state.pt", lambda p: checkpoints.save({"w": torch.zeros(1 << 20)}, p)),
                     ("notes.txt", lambda p: write_text(p, "x" * (2 << 20)))):
@@ -171,7 +171,7 @@ def test_a_symbolic_link_at_the_output_path_is_refused(tmp_path):
 # sibling; the next writer of the same path removes it.
 KILLED_WRITER = """
 import os, signal, sys
-from replication.fileio import atomic_dir, atomic_path
+from replication.core.fileio import atomic_dir, atomic_path
 target = sys.argv[1]
 if sys.argv[2] == "dir":
     with atomic_dir(target, "generate") as tmp:
@@ -213,9 +213,10 @@ def test_dvc_ignores_temporaries():
     # .dvcignore, read by DVC's own matcher: a temporary sibling inside a DVC output (a
     # writer killed before it removed it) never enters the output's hash
     from pathlib import Path
+
     from dvc.fs import localfs
     from dvc.ignore import DvcIgnorePatterns
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rules = DvcIgnorePatterns.from_file(str(root / ".dvcignore"), localfs, ".dvcignore")
     folder = str(root / "generated" / "facades-l1-cgan")
     assert rules.matches(folder, ".seed-0.123@host.abcd1234.tmp", is_dir=True)
@@ -237,8 +238,8 @@ def test_a_read_only_output_folder_is_one_line(tmp_path, read_only):
 WRITE_A_FOLDER_OVER_THE_LIMIT = """
 import sys
 from pathlib import Path
-from replication.errors import UserError
-from replication.fileio import atomic_dir
+from replication.core.errors import UserError
+from replication.core.fileio import atomic_dir
 try:
     with atomic_dir(Path(sys.argv[1]) / "out", "generate") as tmp:
         (tmp / "big.png").write_bytes(b"x" * (2 << 20))
@@ -257,7 +258,7 @@ def test_a_folder_the_disk_refuses_is_one_line_and_leaves_nothing(tmp_path):
 
 
 def test_a_lock_that_wrote_nothing_leaves_no_folders_it_made(tmp_path):
-    from replication.fileio import exclusive
+    from replication.core.fileio import exclusive
     with pytest.raises(RuntimeError):  # refused before the first write (a bad --data)
         with exclusive(tmp_path / "runs/nowhere/seed-0"):
             raise RuntimeError("no data")

@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from replication import datasets
-from replication.data.cityscapes_build import CityscapesBuildError, build_cityscapes_pairs
+from replication.config import datasets
 from replication.data import download
+from replication.data.cityscapes_build import (
+    CityscapesBuildError,
+    build_cityscapes_pairs,
+)
 from replication.data.download import download_dataset
-from tests.http_fixtures import closed_port_url
+from tests.helpers.http_fixtures import closed_port_url
 
 # (split, city, frame id) listed unsorted on purpose: pairs must follow sorted frame order
 FRAMES = [("train", "bochum", "bochum_000000_000313"),
@@ -125,16 +128,16 @@ def test_labels_are_resized_bicubic_by_default_as_the_reference_script(tmp_path)
 
 
 def test_download_section_switches_the_labels_to_nearest(tmp_path):
-    from replication.config import DownloadConfig
-    from replication.params import section_config
-    from replication.errors import ConfigError
-    assert section_config(DownloadConfig, {}, "download").cityscapes_label_resample == "bicubic"
-    nearest = section_config(DownloadConfig, {"download": {"cityscapes_label_resample":
-                                                           "nearest"}}, "download")
+    from replication.config.params import Params
+    from replication.config.schema import DownloadConfig
+    from replication.core.errors import ConfigError
+    assert Params.of({}).section(DownloadConfig, "download").cityscapes_label_resample == "bicubic"
+    nearest = Params.of({"download": {"cityscapes_label_resample": "nearest"}}).section(
+        DownloadConfig, "download")
     assert nearest.cityscapes_label_resample == "nearest"
     with pytest.raises(ConfigError, match="cityscapes_label_resample='box'"):
-        section_config(DownloadConfig, {"download": {"cityscapes_label_resample": "box"}},
-                       "download")
+        Params.of({"download": {"cityscapes_label_resample": "box"}}).section(
+            DownloadConfig, "download")
 
 
 def test_missing_colour_label_names_the_member_and_writes_nothing(tmp_path):

@@ -9,9 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from replication.config import DataConfig
-from replication.data.paired import (DataError, Schedule, TestPairs, TrainingPairs,
-                                     to_uint8, to_unit_range)
+from replication.config.schema import DataConfig
+from replication.data.paired import (
+    DataError,
+    Schedule,
+    TestPairs,
+    TrainingPairs,
+    to_uint8,
+    to_unit_range,
+)
 from replication.data.synthetic.toy import colour_transform, write_pairs
 
 
@@ -161,7 +167,8 @@ def flat_folder(toy_dataset: Path, tmp_path: Path) -> Path:
 
 def test_a_flat_folder_is_both_splits(toy_dataset, tmp_path):
     import argparse
-    from replication.params import config_from_args
+
+    from replication.stages.arguments import config_from_args
     flat = flat_folder(toy_dataset, tmp_path)
     args = argparse.Namespace(experiment=None, data=str(flat), params="params.yaml",
                               overrides=["data.image_size=32"])

@@ -13,12 +13,12 @@ import tarfile
 import pytest
 from PIL import Image
 
-from replication.errors import ConfigError
-from replication import fetch
-from replication import datasets
-from replication.data import download
+from replication.config import datasets
+from replication.core import fetch
+from replication.core.errors import ConfigError
 from replication.data.download import DownloadError, download_dataset
-from tests.http_fixtures import ArchiveServer, closed_port_url
+from replication.stages import download as download_stage
+from tests.helpers.http_fixtures import ArchiveServer, closed_port_url
 
 COUNTS = {"train": 3, "val": 2}
 
@@ -163,13 +163,13 @@ def test_cli_installs_from_archive(tmp_path, archive, capsys):
     path = tmp_path / "facades.tar.gz"
     path.write_bytes(archive)
     parser = argparse.ArgumentParser()
-    download.add_arguments(parser)
+    download_stage.add_arguments(parser)
     args = parser.parse_args(["facades", "--root", str(tmp_path / "data"), "--archive",
                               str(path), "--no-progress"])
-    assert download.run(args) == 0
+    assert download_stage.run(args) == 0
     assert (tmp_path / "data" / "facades" / "val" / "1.jpg").is_file()
     with pytest.raises(DownloadError, match="--archive installs one dataset"):
-        download.run(parser.parse_args(["all", "--archive", str(path)]))
+        download_stage.run(parser.parse_args(["all", "--archive", str(path)]))
 
 
 # --- failures leave no dataset folder -------------------------------------------------
@@ -481,8 +481,9 @@ def test_an_announced_length_over_the_bound_is_refused_before_the_body(tmp_path)
 FETCH_OVER_THE_LIMIT = """
 import sys
 from pathlib import Path
-from replication import fetch
-from replication.errors import UserError
+from replication.core import fetch
+from replication.core.errors import UserError
+from replication.stages import download as download_stage
 try:
     fetch.fetch(sys.argv[1], Path(sys.argv[2]), retries=0, progress=False, max_bytes=1 << 30)
 except UserError as err:
@@ -493,7 +494,8 @@ except UserError as err:
 def test_a_download_the_disk_refuses_is_one_line_and_leaves_no_part(tmp_path):
     import subprocess
     import sys
-    from test_fileio import _one_mib_file_limit
+
+    from tests.core.test_fileio import _one_mib_file_limit
     dest = tmp_path / "dl" / "facades.tar.gz"
     with serve(bytes(2 << 20)) as server:
         child = subprocess.run([sys.executable, "-c", FETCH_OVER_THE_LIMIT,

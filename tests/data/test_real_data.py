@@ -17,8 +17,8 @@ from PIL import Image
 
 from replication.data.download import download_dataset
 from replication.metrics.segmentation import IGNORE, decode_label_maps
-from tests.http_fixtures import ArchiveServer
-from tests.real_data import real_cityscapes_archive
+from tests.helpers.http_fixtures import ArchiveServer
+from tests.helpers.real_data import real_cityscapes_archive
 
 REAL = real_cityscapes_archive()
 needs_real = pytest.mark.skipif(REAL is None, reason="no real Cityscapes archive here "

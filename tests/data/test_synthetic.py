@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from replication.errors import ConfigError, DataError
-from replication import datasets
+from replication.config import datasets
+from replication.core.errors import ConfigError, DataError
 from replication.data import synthetic
-from replication.data.synthetic import toy
-from replication.data.download import download_dataset
 from replication.data.cityscapes_labels import CLASS_NAMES, PALETTE
+from replication.data.download import download_dataset
+from replication.data.synthetic import toy
+from replication.stages import synth as synth_stage
 
 SIZE = 64
 # Split names of the upstream archives (docs/datasets.md), written out independently of the module.
@@ -227,10 +228,10 @@ def test_bad_requests_fail_with_one_line(tmp_path, kwargs, message):
 
 def test_cli_writes_all_three(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    synthetic.add_arguments(parser)
+    synth_stage.add_arguments(parser)
     args = parser.parse_args(["all", "--root", str(tmp_path), "--size", "16",
                               "--train", "2", "--test", "1", "--seed", "4"])
-    assert synthetic.run(args) == 0
+    assert synth_stage.run(args) == 0
     for name, splits in UPSTREAM_SPLITS.items():
         marker = json.loads((tmp_path / name / ".verified.json").read_text())
         assert marker["counts"] == {s: 2 if s == "train" else 1 for s in splits}
@@ -378,8 +379,8 @@ def test_bad_archive_requests_fail_with_one_line(tmp_path, name, kwargs, message
 
 def cli(argv):
     parser = argparse.ArgumentParser()
-    synthetic.add_arguments(parser)
-    return synthetic.run(parser.parse_args(argv))
+    synth_stage.add_arguments(parser)
+    return synth_stage.run(parser.parse_args(argv))
 
 
 def test_cli_writes_all_three_archives(tmp_path, capsys):

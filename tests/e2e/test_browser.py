@@ -43,8 +43,9 @@ def pixels_near(png: Path, colour: tuple[int, int, int], tolerance: int = 40) ->
 
 
 def test_the_plots_page_draws_its_curves_offline(tmp_path):
-    from replication import plots
-    from test_plots import write_tsv
+    from tests.results.test_plots import write_tsv
+
+    from replication.results import plots
     params = {"scale": "smoke", "datasets": ["facades"], "scales": {"smoke": {"seeds": [0]}},
               "experiments": {"facades-a": {"data": {"dataset": "facades"}},
                               "facades-b": {"data": {"dataset": "facades"}}}}
@@ -52,7 +53,8 @@ def test_the_plots_page_draws_its_curves_offline(tmp_path):
     for name, scale in (("facades-a", 1.0), ("facades-b", 0.5)):
         for loss in plots.LOSSES:
             write_tsv(tmp_path / "logs", name, loss, [scale * v for v in (0.9, 0.6, 0.5, 0.4)])
-    plots.write_plots(tmp_path / "params.yaml", tmp_path / "logs", tmp_path / "plots")
+    from replication.config.params import Params
+    plots.write_plots(Params.load(tmp_path / "params.yaml"), tmp_path / "logs", tmp_path / "plots")
     dom = browse(tmp_path / "plots" / "index.html", tmp_path, "plots")
     assert dom.count("<img") == len(plots.LOSSES)
     # a blank page (a chart library that never loaded) has no curve colour at all
@@ -60,7 +62,7 @@ def test_the_plots_page_draws_its_curves_offline(tmp_path):
 
 
 def test_the_notebook_page_draws_its_charts_offline(tmp_path):
-    from test_notebook import execute, write_smoke
+    from tests.results.test_notebook import execute, write_smoke
     _, html = execute(write_smoke(tmp_path / "ws"))
     page = tmp_path / "ws" / "out.html"
     dom = browse(page, tmp_path, "notebook", height=9000)
@@ -69,9 +71,10 @@ def test_the_notebook_page_draws_its_charts_offline(tmp_path):
 
 
 def test_the_results_page_lists_the_file_names_and_shows_the_images(toy_dataset, tmp_path):
-    from replication.generate import generate
-    from replication.train import train
-    from test_train import make_config
+    from tests.training.test_train import make_config
+
+    from replication.inference.generate import generate
+    from replication.training.loop import train
     train(make_config(toy_dataset, train={"iterations": 2}), 0, tmp_path / "run", progress=False)
     generate(tmp_path / "run" / "checkpoints" / "generator.pt", tmp_path / "out")
     dom = browse(tmp_path / "out" / "index.html", tmp_path, "results")

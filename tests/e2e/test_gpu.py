@@ -3,7 +3,7 @@
 scripts/gpu_check.sh runs these on a lent GPU (its `verify` step); without a CUDA device
 the tests marked gpu are skipped. They use the networks and synthetic pairs that
 `replication bench` times (the paper's default model, 256 px, batch 1). Each comparison
-starts from one identical state and batch; tests/test_fast.py checks the CPU side, and
+starts from one identical state and batch; tests/training/test_fast.py checks the CPU side, and
 the unmarked test at the end runs the fp32 comparison on the CPU in every test run.
 
 Tolerances (why each bound holds is next to its test):
@@ -32,9 +32,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from replication import bench, bench_timing, fast
+from replication.core import numerics
+from replication.grid.bench import timing
 from replication.models import build as build_networks
-from replication.train import train
+from replication.stages import bench as bench_stage
+from replication.training import fast
+from replication.training.loop import train
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
@@ -53,8 +56,8 @@ def gpu(test):
 def bench_setup(root: Path, *argv: str):
     """The config `replication bench <argv>` runs, on synthetic pairs under root."""
     parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    return bench.with_synthetic_data(bench.bench_config(parser.parse_args(argv)), root)
+    bench_stage.add_arguments(parser)
+    return timing.with_synthetic_data(bench_stage.bench_config(parser.parse_args(argv)), root)
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def paper_cfg(tmp_path):
 
 def one_step(cfg, mode: str, device: torch.device):
     """The losses and the whole-network gradients (G, D) of `mode`'s first step."""
-    trainer, data = bench.build(cfg, mode, device)
+    trainer, data = timing.build(cfg, mode, device)
     losses = trainer.train_step(*data.batch(0, device))
     grads = {name: torch.cat([p.grad.float().flatten() for p in net.parameters()])
              for name, net in (("G", trainer.G), ("D", trainer.D)) if net is not None}
@@ -92,7 +95,7 @@ def compare_steps(cfg, device: torch.device, precision: str) -> tuple[float, flo
 
 def run_steps(cfg, mode: str, device: torch.device, steps: int):
     """Each step's losses and the RNG state after `steps` steps of `mode`."""
-    trainer, data = bench.build(cfg, mode, device)
+    trainer, data = timing.build(cfg, mode, device)
     losses = [{k: float(v) for k, v in trainer.train_step(*data.batch(s, device)).items()}
               for s in range(steps)]
     rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
@@ -104,7 +107,7 @@ def run_steps(cfg, mode: str, device: torch.device, steps: int):
 @gpu
 def test_forward_on_the_device_matches_the_cpu(paper_cfg):
     # G and D in train mode (batch statistics), dropout off, fp32 without TF32 on both
-    # sides (fast.fp32_exact): only the summation order of cuDNN and oneDNN differs, a few
+    # sides (numerics.fp32_exact): only the summation order of cuDNN and oneDNN differs, a few
     # fp32 roundings (~1e-6 of the scale); 1e-4 leaves room for deep accumulations
     torch.manual_seed(0)
     G, D = build_networks(paper_cfg)
@@ -114,7 +117,7 @@ def test_forward_on_the_device_matches_the_cpu(paper_cfg):
     size = paper_cfg.data.image_size
     x, y = (torch.rand(2, 3, size, size) * 2 - 1 for _ in "xy")
     worst = {}
-    with fast.fp32_exact(), torch.no_grad():
+    with numerics.fp32_exact(), torch.no_grad():
         d_inputs = (x, y) if D is not None and D.conditional else (y,)
         for name, net, inputs in (("G", G, (x,)), ("D", D, d_inputs)):
             if net is None:
@@ -128,7 +131,7 @@ def test_forward_on_the_device_matches_the_cpu(paper_cfg):
 
 @gpu
 def test_fast_fp32_step_matches_faithful(paper_cfg):
-    # faithful runs true fp32 (TF32 off: fast.fp32_exact in Trainer.train_step); the fast
+    # faithful runs true fp32 (TF32 off: numerics.fp32_exact in Trainer.train_step); the fast
     # fp32 step keeps cuDNN's default TF32 convolutions (inputs rounded to 10 mantissa
     # bits, ~5e-4 relative) with autotuned algorithms: roundings of that size, averaged
     # in the losses' means, stay within 1e-3, and no gradient turns (cosine >= 0.999;
@@ -210,7 +213,7 @@ def test_graphs_of_interleaved_runs_draw_from_their_own_generators():
     # graph it captures registers that generator; replayed alternately on two streams
     # with no synchronisation between them, each run must draw exactly what it draws
     # replayed alone (a shared seed/offset would give one run the other's numbers)
-    from replication.concurrent import RunContext
+    from replication.training.concurrent import RunContext
 
     def draws(order: list[int]) -> dict[int, list[torch.Tensor]]:
         contexts, graphs, outs = [RunContext() for _ in range(2)], [], []
@@ -245,17 +248,17 @@ FUSED_RUNS = 3
 
 def fused_and_separate(cfg, mode: str, steps: int):
     """Per run: its losses per step, alone and fused (same seeds and batches)."""
-    from replication.fused_runs import run_data
-    from replication.fusion import FusedTrainer
-    options = bench_timing.fast_options(cfg, mode, CUDA)
+    from replication.training.fused_runs import run_data
+    from replication.training.fusion import FusedTrainer
+    options = timing.fast_options(cfg, mode, CUDA)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
-                                                             mode=bench_timing.MODES[mode][0]))
+                                                             mode=timing.MODES[mode][0]))
     alone = []
     for seed in range(FUSED_RUNS):
-        trainer, data = bench.build(cfg, mode, CUDA, seed)
+        trainer, data = timing.build(cfg, mode, CUDA, seed)
         alone.append([{k: float(v) for k, v in trainer.train_step(*data.batch(s, CUDA)).items()}
                       for s in range(steps)])
-    _, shared = bench.build(cfg, mode, CUDA, 0)
+    _, shared = timing.build(cfg, mode, CUDA, 0)
     datas = [run_data(shared, cfg.data, seed) for seed in range(FUSED_RUNS)]
     fused = FusedTrainer([cfg] * FUSED_RUNS, list(range(FUSED_RUNS)), CUDA, 10**9,
                          fast_options=options)
@@ -320,9 +323,9 @@ def test_faithful_graph_replays_eager_faithful_bit_for_bit(paper_cfg):
     cfg = dataclasses.replace(paper_cfg, train=dataclasses.replace(
         paper_cfg.train, iterations=GRAPH_STEPS))
     runs = {}
-    with fast.backend_flags({"cudnn.deterministic": True}):
+    with numerics.backend_flags({"cudnn.deterministic": True}):
         for mode in ("faithful", "faithful-graph"):
-            trainer, data = bench.build(cfg, mode, CUDA)
+            trainer, data = timing.build(cfg, mode, CUDA)
             for s in range(GRAPH_STEPS):
                 trainer.train_step(*data.batch(s, CUDA))
             torch.cuda.synchronize()
@@ -339,8 +342,8 @@ def test_seeds_on_their_own_streams_equal_their_solo_runs(paper_cfg, tmp_path):
     # train.seeds_per_process = 2 in fast mode: each run steps on its own CUDA stream with
     # its own graph and RNG state; each must end as the run alone (cudnn.deterministic:
     # cuDNN's atomics would differ run to run anyway)
-    from replication.concurrent import RunFolders
-    from replication.train import train_runs
+    from replication.training.concurrent import RunFolders
+    from replication.training.loop import train_runs
     cfg = dataclasses.replace(paper_cfg, train=dataclasses.replace(
         paper_cfg.train, mode="fast", iterations=6, log_every=3, sample_every=6,
         checkpoint_every=6, device="cuda"))

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tests.conftest import inception_state_bytes
+from tests.metrics.test_fcn import write_caffemodel
 
 from replication.data import synthetic
 from replication.metrics import fcn, fid, weights
-from conftest import inception_state_bytes
-from test_fcn import write_caffemodel
-from tests.http_fixtures import ArchiveServer
+from tests.helpers.http_fixtures import ArchiveServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATASETS = ("facades", "cityscapes", "maps")
 
 
@@ -48,7 +48,7 @@ def full_size_caffemodel(path: Path) -> bytes:
 
 def mirror_files(folder: Path) -> dict[str, bytes]:
     """Stand-ins in the upstream layouts. Not the real Cityscapes archive: installing and
-    checking its 3,475 pairs, this test took 28 minutes in CI (13 before); tests/test_real_data.py
+    checking its 3,475 pairs, this test took 28 minutes in CI (13 before); tests/data/test_real_data.py
     installs it through the same mirror path."""
     files = {}
     for name in DATASETS:  # quality 75: a third of the bytes, the same layout and geometry

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from replication import cli
-from replication.plan import greedy_makespan
+from replication.grid.plan import greedy_makespan
 
-REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 # Three experiments, two seeds by default, facades with three:
 #   facades-b1     400 train images, batch 1, 200 epochs -> 400 x 200        =  80,000 steps, x3 = 240,000

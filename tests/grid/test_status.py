@@ -6,7 +6,9 @@ import json
 import pytest
 import yaml
 
-from replication import status
+from replication.config.params import Params
+from replication.grid import status
+from replication.stages import status as status_stage
 
 FID_REASON = "no Inception weights (run `replication weights`)"
 OLD_FID_REASON = ("no Inception weights (`replication weights` downloads them; offline, place "
@@ -49,8 +51,8 @@ PIXEL = {"protocol": "pixel_accuracy", "pixel_acc": 0.4}
 
 def run_status(capsys, *flags) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
-    status.add_arguments(parser)
-    code = status.run(parser.parse_args(["--params", "params.yaml", *flags]))
+    status_stage.add_arguments(parser)
+    code = status_stage.run(parser.parse_args(["--params", "params.yaml", *flags]))
     return code, capsys.readouterr().out
 
 
@@ -66,7 +68,7 @@ def test_each_seed_says_which_metrics_have_numbers(tmp_path, capsys):
         "maps_l1_cgan": seeds({"fid_kid": NO_FID, "psnr_ssim": PSNR,
                                "pixel_accuracy": PIXEL}),  # seed 1 not scored
     })
-    rows = status.experiment_rows("params.yaml")
+    rows = status.experiment_rows(Params.load("params.yaml"))
     assert rows[0]["metrics"] == {"numbers": ["psnr_ssim"], "unavailable": {"fid_kid": FID_REASON},
                                   "not_run": []}
     assert [r["scored"] for r in rows] == [True, True, True, False]
@@ -98,7 +100,7 @@ def test_metrics_the_rule_names_but_scores_json_lacks_are_not_run(tmp_path, caps
     old = {"protocol": "fid_kid", "available": False, "reason": OLD_FID_REASON}
     write_workspace(tmp_path, {"facades_l1_cgan": seeds({"fid_kid": fid}, {"fid_kid": fid}),
                                "maps_l1_cgan": seeds({"fid_kid": old}, {"fid_kid": old})})
-    rows = status.experiment_rows("params.yaml")
+    rows = status.experiment_rows(Params.load("params.yaml"))
     assert rows[0]["metrics"]["not_run"] == ["psnr_ssim"]
     assert rows[2]["metrics"] == {"numbers": [], "unavailable": {"fid_kid": "no Inception weights"},
                                   "not_run": ["psnr_ssim", "pixel_accuracy"]}
@@ -135,7 +137,7 @@ def test_an_unavailable_metric_is_listed_but_not_a_check_failure(tmp_path, capsy
 def test_an_unreadable_scores_file_counts_as_not_scored(tmp_path, capsys):
     write_workspace(tmp_path, {})
     touch(tmp_path / "metrics/facades_l1_cgan/scores.json", "{not json")
-    rows = status.experiment_rows("params.yaml")
+    rows = status.experiment_rows(Params.load("params.yaml"))
     assert not any(r["scored"] for r in rows)
     assert rows[0]["metrics"] == {"numbers": [], "unavailable": {}, "not_run": []}
 

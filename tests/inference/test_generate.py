@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.training.test_train import make_config
 
-from replication import checkpoints
-from replication.generate import generate
-from replication.train import train
-from test_train import make_config
+from replication.inference.generate import generate
+from replication.training import checkpoints
+from replication.training.loop import train
 
 
 @pytest.fixture
@@ -94,8 +94,7 @@ def test_train_mode_uses_test_batch_statistics(trained, tmp_path):
 
 
 def test_failed_generation_leaves_no_output(trained, tmp_path, monkeypatch):
-    from replication import generate as gen_module
-
+    from replication.inference import generate as gen_module
     def broken(image, path):
         raise OSError("disk full")
     monkeypatch.setattr(gen_module, "save_png", broken)
@@ -108,8 +107,9 @@ def test_failed_generation_leaves_no_output(trained, tmp_path, monkeypatch):
 def test_a_full_disk_while_generating_is_one_line_and_keeps_the_earlier_output(
         trained, tmp_path, monkeypatch, capsys):
     import errno
+
     from replication import cli
-    from replication import generate as gen_module
+    from replication.inference import generate as gen_module
     argv = ["generate", "--checkpoint", str(trained), "--out", str(tmp_path / "out")]
     assert cli.main(argv) == 0
     before = read_folder(tmp_path / "out")
@@ -174,11 +174,11 @@ def test_max_images_generates_the_first_images_and_says_so(trained, tmp_path, ca
 
 def test_progress_lines_come_by_wall_time_not_per_image(trained, tmp_path, capsys, monkeypatch):
     import re
-    from replication import generate as gen_module
+
     generate(trained, tmp_path / "quiet")  # a quick run: no progress line at all
     assert capsys.readouterr().out == ""
-    from replication import monitor
-    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 0.0)  # every batch is "30 s later"
+    from replication.core import progress
+    monkeypatch.setattr(progress, "PROGRESS_EVERY_S", 0.0)  # every batch is "30 s later"
     generate(trained, tmp_path / "out", name="toy seed 0")
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2  # after images 1 and 2; the caller prints the end line
@@ -188,7 +188,7 @@ def test_progress_lines_come_by_wall_time_not_per_image(trained, tmp_path, capsy
 
 
 def test_durations_read_naturally():
-    from replication.monitor import format_duration
+    from replication.core.progress import format_duration
     assert [format_duration(s) for s in (0.2, 45, 130, 3000, 7200)] == \
         ["1 s", "45 s", "2 min", "50 min", "2.0 h"]
 
@@ -198,7 +198,7 @@ def test_durations_read_naturally():
 def test_translate_matches_generate_on_the_same_inputs(trained, toy_dataset, tmp_path):
     # a 32 px input IS the model's size: no resize, so translate must give generate's
     # images (the checkpoint is BtoA: x is the right half of each test pair)
-    from replication.translate import translate
+    from replication.inference.translate import translate
     photos = tmp_path / "photos"
     photos.mkdir()
     for pair in sorted((toy_dataset / "test").iterdir()):
@@ -212,7 +212,7 @@ def test_translate_matches_generate_on_the_same_inputs(trained, toy_dataset, tmp
 
 
 def test_translate_any_size_and_mode_back_at_the_input_size(trained, tmp_path, capsys):
-    from replication.translate import translate
+    from replication.inference.translate import translate
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -265,6 +265,7 @@ def test_translate_input_errors_are_one_line(problem, trained, tmp_path, capsys)
 def test_generate_on_a_flat_folder(trained, toy_dataset, tmp_path):
     # the A|B test pairs directly in a folder (no <split>/ subfolder)
     import shutil
+
     from replication import cli
     flat = tmp_path / "flat"
     shutil.copytree(toy_dataset / "test", flat)
@@ -339,7 +340,6 @@ def test_translate_writes_beside_the_checkpoint_as_the_readme_shows(trained, tmp
     # README: `replication translate --checkpoint G.pt --in photos/ --out translated/`,
     # run in the folder holding G.pt: the output lies in the checkpoint's folder, fine
     from replication import cli
-    from replication.translate import translate
     monkeypatch.chdir(trained.parent)
     Path("photos").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("photos/a.png")
@@ -370,8 +370,8 @@ def test_an_unsupported_device_option_is_one_line(device, trained, tmp_path, cap
 
 
 def test_a_batch_size_below_one_never_empties_the_earlier_output(trained, tmp_path):
-    from replication.errors import ConfigError
-    from replication.translate import translate
+    from replication.core.errors import ConfigError
+    from replication.inference.translate import translate
     generate(trained, tmp_path / "out")
     for run in (lambda: generate(trained, tmp_path / "out", batch_size=-1),
                 lambda: generate(trained, tmp_path / "out", batch_size=0),
@@ -387,7 +387,7 @@ def test_a_batch_size_below_one_never_empties_the_earlier_output(trained, tmp_pa
 def test_translate_refuses_an_image_over_the_pixel_limit_in_one_line(size, trained, tmp_path,
                                                                     capsys):
     # 14000^2 is past Pillow's error limit (2 x 89.5 MP), 10000^2 past its warning limit
-    from conftest import huge_png
+    from tests.conftest import huge_png
     photos = tmp_path / "photos"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
     huge_png(photos / "huge.png", *size)
@@ -399,7 +399,7 @@ def test_translate_refuses_an_image_over_the_pixel_limit_in_one_line(size, train
 
 def test_translate_scales_16_bit_images_instead_of_clipping(trained, tmp_path, capsys):
     # a 16-bit grayscale ramp: sample v becomes round(v * 255 / 65535), not min(v, 255)
-    from replication.translate import read_image
+    from replication.inference.translate import read_image
     ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1040).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")  # uint16: mode I;16
     with Image.open(tmp_path / "deep.png") as img:
@@ -410,7 +410,7 @@ def test_translate_scales_16_bit_images_instead_of_clipping(trained, tmp_path, c
     photos = tmp_path / "photos"
     photos.mkdir()
     (tmp_path / "deep.png").rename(photos / "deep.png")
-    from replication.translate import translate
+    from replication.inference.translate import translate
     translate(trained, photos, tmp_path / "out")
     assert "16-bit samples, scaled to 8 bits" in capsys.readouterr().err
 
@@ -420,7 +420,8 @@ def test_what_a_killed_generate_left_in_generated_is_removed_by_the_next(trained
     # beside the output; the next generate of that output removes it (its writer is dead)
     import socket
     import subprocess
-    from replication.fileio import temp_prefix
+
+    from replication.core.fileio import temp_prefix
     dead = subprocess.Popen(["true"])
     dead.wait()
     out = tmp_path / "generated" / "x" / "seed-0"
@@ -436,6 +437,7 @@ def test_what_a_killed_generate_left_in_generated_is_removed_by_the_next(trained
 def test_a_full_disk_while_translating_is_one_line_and_keeps_the_earlier_output(
         trained, tmp_path, monkeypatch, capsys):
     import errno
+
     from replication import cli
     photos = tmp_path / "photos"
     photos.mkdir()

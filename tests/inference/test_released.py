@@ -12,14 +12,15 @@ import json
 
 import pytest
 import torch
+from tests.models.test_reference import ReferenceUnet, randomised
 
-from replication import cli, layout
-from replication.config import DataConfig, ExperimentConfig
-from replication.errors import CheckpointError, ConfigError
-from replication.generate import load_generator
-from replication.released import RELEASED_URL, install, released_file
-from tests.http_fixtures import ArchiveServer
-from test_reference import ReferenceUnet, randomised
+from replication import cli
+from replication.config.schema import DataConfig, ExperimentConfig
+from replication.core import layout
+from replication.core.errors import CheckpointError, ConfigError
+from replication.inference.generate import load_generator
+from replication.inference.released import RELEASED_URL, install, released_file
+from tests.helpers.http_fixtures import ArchiveServer
 
 
 def reference_bytes(num_downs: int, ngf: int) -> tuple[bytes, torch.nn.Module]:

@@ -1,4 +1,4 @@
-"""The test-time study (replication/test_time.py): its settings, each mode's behaviour,
+"""The test-time study (replication/inference/test_time.py): its settings, each mode's behaviour,
 and the whole path train -> generate -> score -> tables on the synthetic stand-in."""
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
-from replication import tables, test_time
-from replication.config import ExperimentConfig, GenerateConfig, from_dict
+from replication.config.schema import ExperimentConfig, GenerateConfig, from_dict
+from replication.core.errors import ConfigError
 from replication.data.synthetic import make_synthetic
-from replication.errors import ConfigError
-from replication.generate import generate
-from replication.metrics import fcn_score, per_image, score
-from replication import generate as generate_module
-from replication import train as train_module
+from replication.inference import generate as generate_module
+from replication.inference import test_time
+from replication.inference.generate import generate
+from replication.metrics import fcn_score, per_image
+from replication.stages import generate as generate_stage
+from replication.stages import score as score_stage
+from replication.stages import tables as tables_stage
+from replication.stages import train as train_stage
+from replication.training import loop as train_module
 
 
 def read_folder(folder) -> dict[str, np.ndarray]:
@@ -70,7 +74,7 @@ def test_bad_study_settings_are_one_line_errors(generate_settings, message):
 
 @pytest.fixture
 def trained(toy_dataset, tmp_path):
-    from test_train import make_config
+    from tests.training.test_train import make_config
     train_module.train(make_config(toy_dataset, train={"iterations": 3}), 0, tmp_path / "run",
                        progress=False)
     return tmp_path / "run" / "checkpoints" / "generator.pt"
@@ -135,9 +139,9 @@ def test_study_end_to_end_on_the_synthetic_stand_in(tmp_path, monkeypatch, capsy
               "scoring": {"device": "cpu", "inception_weights": str(tmp_path / "none.pth")}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for name in params["experiments"]:
-        run(train_module, "--params", "params.yaml", "-e", name, "--no-progress")
-        run(generate_module, "--params", "params.yaml", "-e", name)
-        run(score, "--params", "params.yaml", "-e", name)
+        run(train_stage, "--params", "params.yaml", "-e", name, "--no-progress")
+        run(generate_stage, "--params", "params.yaml", "-e", name)
+        run(score_stage, "--params", "params.yaml", "-e", name)
     printed = capsys.readouterr().out
     # the cost, stated before it is spent: eval, no_dropout, batch, sample-1, sample-2
     assert ("5 extra variant(s) x 2 seed(s) x 6 images = 60 more generated images"
@@ -166,7 +170,7 @@ def test_study_end_to_end_on_the_synthetic_stand_in(tmp_path, monkeypatch, capsy
         tmp_path / "metrics/cityscapes-l1-cgan/per_image/test-time/eval/seed-0.npz")
     assert len(images) == 6 and set(arrays) == {"fcn_score_fallback", "psnr_ssim"}
 
-    run(tables, "--params", "params.yaml", "--metrics", "metrics", "--out", "tables")
+    run(tables_stage, "--params", "params.yaml", "--metrics", "metrics", "--out", "tables")
     frame = pd.read_csv(tmp_path / "tables" / "test_time_cityscapes_BtoA.csv")
     assert set(frame.experiment) == {"cityscapes-l1-cgan"}  # only the one that asked
     iou = frame[(frame.column == "class_iou")].set_index("variant")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from replication.errors import ScoringError
+from replication.core.errors import ScoringError
 from replication.metrics.color import color_stats, lab_histogram_intersection
 
 

@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from replication.metrics.fcn import (
-    FCN8s, CaffeModelError, fcn8s_from_caffemodel, load_converted, load_segmenter,
-    read_caffemodel, save_converted, segment)
+    CaffeModelError,
+    FCN8s,
+    fcn8s_from_caffemodel,
+    load_converted,
+    load_segmenter,
+    read_caffemodel,
+    save_converted,
+    segment,
+)
 
 # --- a tiny protobuf writer, independent of the reader under test ----------------------
 

@@ -8,11 +8,17 @@ import torchvision
 from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from replication.errors import ScoringError
-from replication.metrics.fid import (WeightsUnavailable, _unbiased_mmd2, fid_kid,
-                                     frechet_distance, image_features,
-                                     kernel_inception_distance, kid_subset_size,
-                                     load_inception)
+from replication.core.errors import ScoringError
+from replication.metrics.fid import (
+    WeightsUnavailable,
+    _unbiased_mmd2,
+    fid_kid,
+    frechet_distance,
+    image_features,
+    kernel_inception_distance,
+    kid_subset_size,
+    load_inception,
+)
 
 
 def reference_fid(mu1, s1, mu2, s2):

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from replication.config import ExperimentConfig, from_dict
-from replication.errors import ScoringError
+from replication.config.schema import ExperimentConfig, from_dict
+from replication.config.scoring import ScoringConfig
+from replication.core.errors import ScoringError
 from replication.metrics import pixel
 from replication.metrics.per_image import PER_IMAGE
 from replication.metrics.registry import METRICS
 from replication.metrics.score import finite
 from replication.metrics.session import Session
-from replication.metrics.settings import ScoringConfig
 
 SIZE = 16
 C1 = (0.01 * 255) ** 2  # SSIM's constants at data range 255 (K1 = 0.01, K2 = 0.03)

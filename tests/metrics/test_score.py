@@ -11,17 +11,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+from tests.conftest import huge_png
 from PIL import Image
 
-from conftest import huge_png
-from replication.errors import ScoringError
-from replication.config import ExperimentConfig, from_dict
-from replication.errors import ConfigError
+from replication.config.params import Params
+from replication.config.schema import ExperimentConfig, from_dict
+from replication.config.scoring import ScoringConfig, SegmenterConfig, load_scoring
+from replication.core.errors import ConfigError, ScoringError
 from replication.metrics import fcn_score, per_image, score
 from replication.metrics.per_image import PER_IMAGE
 from replication.metrics.registry import METRICS, metrics_for
 from replication.metrics.session import Session
-from replication.metrics.settings import ScoringConfig, SegmenterConfig, load_scoring
+from replication.stages import score as score_stage
 
 ROAD, CAR, SIDEWALK, BICYCLE = 0, 13, 1, 18  # train ids (cityscapesscripts label table)
 ROAD_RGB, CAR_RGB, SIDEWALK_RGB, VOID_RGB = (128, 64, 128), (0, 0, 142), (244, 35, 232), (0, 0, 0)
@@ -236,7 +237,7 @@ def test_labels_score_counts_void_paint_as_an_error(tmp_path, monkeypatch):
     generated[8:12, 10:16] = VOID_RGB  # 24 car pixels painted void
     save(tmp_path / "gen/1.png", np.clip(generated, 0, 255).astype(np.uint8))
     # the plain nearest-colour rule (the noise of 6 per channel, 10.4 RGB units, is past the
-    # supported rule's confident distance: tests/test_segmentation.py covers that rule)
+    # supported rule's confident distance: tests/metrics/test_segmentation.py covers that rule)
     scoring = ScoringConfig(device="cpu", label_decoding="nearest")
     with Session(cityscapes_cfg("AtoB"), scoring) as session:
         result = METRICS["labels_score"](session, tmp_path / "gen")
@@ -301,7 +302,7 @@ def test_fid_kid_with_features_reads_each_folder_once(tmp_path, monkeypatch):
                              for f in sorted(real.iterdir())])
     assert same["available"] is True and same["weights"] == "stand-in"
     # a set against itself: 0 up to the square roots of the zero eigenvalues' rounding
-    # noise (3 images, 3-d features: rank 2), at most 2 d sqrt(d u) |S| (tests/test_fid.py)
+    # noise (3 images, 3-d features: rank 2), at most 2 d sqrt(d u) |S| (tests/metrics/test_fid.py)
     spread = np.linalg.norm(np.cov(features, rowvar=False), 2)
     d, u = 3, np.finfo(np.float64).eps
     assert same["fid"] == pytest.approx(0.0, abs=2 * d * np.sqrt(d * u) * spread)
@@ -329,8 +330,8 @@ def test_scores_json_shape_and_mean_std_across_two_seeds(tmp_path, monkeypatch):
     rows_8_to_15 = (slice(8, None), slice(None))
     save(tmp_path / "generated/cs/seed-1/1.png", red_split_image(rows_8_to_15))  # all right
     parser = argparse.ArgumentParser()
-    score.add_arguments(parser)
-    assert score.run(parser.parse_args(["--params", "params.yaml", "-e", "cs"])) == 0
+    score_stage.add_arguments(parser)
+    assert score_stage.run(parser.parse_args(["--params", "params.yaml", "-e", "cs"])) == 0
 
     text = (tmp_path / "metrics/cs/scores.json").read_text()
     record = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
@@ -408,15 +409,15 @@ def test_params_override_the_rule_and_smoke_values_merge(tmp_path):
               "scoring": {"metrics": {"cs": ["fcn_score_fallback", "fid_kid"]},
                           "segmenter": {"iterations": 100, "lr": "1e-4"},
                           "scales": {"smoke": {"segmenter": {"iterations": 7}}}}}
-    scoring = load_scoring(params)
+    scoring = load_scoring(Params.of(params))
     assert scoring.segmenter.iterations == 7 and scoring.segmenter.lr == 1e-4
     assert metrics_for(cityscapes_cfg(name="cs"), scoring) == ["fcn_score_fallback", "fid_kid"]
     params["scoring"]["metrics"] = {"cs": ["fcn_score"]}  # no such protocol
     with pytest.raises(ConfigError, match="scoring.metrics.cs.*'fcn_score' is not one of"):
-        metrics_for(cityscapes_cfg(name="cs"), load_scoring(params))
+        metrics_for(cityscapes_cfg(name="cs"), load_scoring(Params.of(params)))
     params["scoring"] = {"segmenter": {"widht": 3}}
     with pytest.raises(ConfigError, match="widht"):
-        load_scoring(params)
+        load_scoring(Params.of(params))
 
 
 @pytest.mark.parametrize("scoring", [
@@ -429,7 +430,7 @@ def test_unknown_scoring_keys_are_refused(scoring):
     params = {"scale": "paper", "scales": {"smoke": {}}, "scoring": scoring,
               "experiments": {"cs": {"data": {"dataset": "cityscapes"}}}}
     with pytest.raises(ConfigError) as err:
-        load_scoring(params)
+        load_scoring(Params.of(params))
     assert "\n" not in str(err.value) and ("bogus" in str(err.value) or "smok" in str(err.value)
                                            or "iteratons" in str(err.value))
 
@@ -475,7 +476,7 @@ def test_a_generated_image_of_the_wrong_size_is_an_error(metric, tmp_path, monke
 
 
 def test_the_output_marker_generate_writes_is_not_a_stray_file(tmp_path, monkeypatch):
-    from replication.fileio import OUTPUT_MARKER
+    from replication.core.fileio import OUTPUT_MARKER
     monkeypatch.chdir(tmp_path)
     write_val_pairs(tmp_path, count=2)
     with Session(cityscapes_cfg(), ScoringConfig(device="cpu")) as session:

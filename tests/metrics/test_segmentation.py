@@ -7,9 +7,16 @@ from PIL import Image
 
 from replication.data.cityscapes_labels import IGNORE, PALETTE
 from replication.metrics.segmentation import (
-    CONFIDENT_DISTANCE, SUPPORT_RADIUS, decode_label_maps,
-    VOID_COLORS, confusion_matrix, decode_color_labels,
-    official_histogram, official_scores, scores)
+    CONFIDENT_DISTANCE,
+    SUPPORT_RADIUS,
+    VOID_COLORS,
+    confusion_matrix,
+    decode_color_labels,
+    decode_label_maps,
+    official_histogram,
+    official_scores,
+    scores,
+)
 
 # A 3-class frame counted by hand (255 = ignore):
 #   truth 0 -> predicted 0, 0, 1       row 0: [2, 1, 0]

@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from replication.config.params import Params
+from replication.config.scoring import SegmenterConfig, load_scoring
 from replication.data.synthetic import make_synthetic
 from replication.metrics import fcn, segmenter
-from replication.metrics.settings import SegmenterConfig, load_scoring
 
 TINY = {"widths": [4, 8, 8, 8, 8], "fc_width": 16, "iterations": 40, "batch_size": 4,
         "lr": 2e-3, "log_every": 10}
@@ -43,6 +44,19 @@ def write_params(root, **segmenter_values):
     return params
 
 
+def run_stage(params: dict) -> dict:
+    """What `replication segmenter` runs for this params.yaml content."""
+    loaded = Params.of(params)
+    scoring = load_scoring(loaded)
+    return segmenter.run_stage(segmenter.cityscapes_config(loaded, scoring), scoring,
+                               loaded.scale)
+
+
+def real_photos_config(params: dict):
+    loaded = Params.of(params)
+    return segmenter.cityscapes_config(loaded, load_scoring(loaded))
+
+
 def label_entropy(labels: torch.Tensor) -> float:
     """The loss of the best constant prediction: the entropy of the class frequencies."""
     counts = torch.bincount(labels[labels != 255].long().ravel(), minlength=19).double()
@@ -55,11 +69,11 @@ def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_synthetic("cityscapes", "data", size=32, counts={"train": 12, "val": 4})
     params = write_params(tmp_path, curve_every=20)
-    scores = segmenter.run_stage(params)
+    scores = run_stage(params)
 
     model = fcn.load_converted("runs/segmenter/fallback.pt")
-    photos, labels = segmenter.training_set(segmenter.cityscapes_config(params),
-                                            load_scoring(params))
+    photos, labels = segmenter.training_set(real_photos_config(params),
+                                            load_scoring(Params.of(params)))
     assert photos.shape == (12, 3, 32, 32)
     with torch.no_grad():
         loss = F.cross_entropy(model(photos.float()), labels.long(), ignore_index=255).item()
@@ -101,7 +115,7 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", torn_save)
     with pytest.raises(OSError, match="disk full"):
-        segmenter.run_stage(params)
+        run_stage(params)
     assert weights.read_bytes() == b"previous run"
     assert not list(weights.parent.glob(".*"))
 
@@ -109,8 +123,26 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
 def test_smoke_profile_sets_the_image_size_and_segmenter(tmp_path):
     params = write_params(tmp_path)
     params["scoring"]["scales"] = {"smoke": {"segmenter": {"iterations": 3}}}
-    assert segmenter.cityscapes_config(params).data.image_size == 32
-    assert load_scoring(params).segmenter.iterations == 3
+    assert real_photos_config(params).data.image_size == 32
+    assert load_scoring(Params.of(params)).segmenter.iterations == 3
     params["scale"] = "paper"
-    assert segmenter.cityscapes_config(params).data.image_size == 256
-    assert load_scoring(params).segmenter.iterations == 40
+    assert real_photos_config(params).data.image_size == 256
+    assert load_scoring(Params.of(params)).segmenter.iterations == 40
+
+
+def test_real_photos_row_takes_the_cityscapes_experiments_own_data_settings(tmp_path):
+    # resolved in the same order as the experiment it is scored beside (Params.layers):
+    # an image size set on the experiment itself reaches the real photos' row too, and
+    # the scale profile still comes after it
+    params = write_params(tmp_path)
+    params["scale"] = "paper"
+    params["experiments"]["cs"]["data"]["image_size"] = 64
+    assert real_photos_config(params).data.image_size == 64
+    assert Params.of(params).config("cs").data.image_size == 64
+    params["scale"] = "smoke"
+    assert real_photos_config(params).data.image_size == 32
+    # a photo -> labels experiment is not the row's task: its settings are not taken
+    params["experiments"] = {"seg": {"data": {"dataset": "cityscapes", "direction": "AtoB",
+                                              "image_size": 64}}}
+    params["scale"] = "paper"
+    assert real_photos_config(params).data.image_size == 256

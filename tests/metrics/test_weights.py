@@ -8,15 +8,15 @@ import json
 
 import pytest
 import torch
+from tests.conftest import inception_state_bytes
+from tests.metrics.test_fcn import FC, WIDTHS, random_weights, write_caffemodel
 
-from replication import fetch
-from replication.errors import DownloadError
-from replication.config import ExperimentConfig, from_dict
+from replication.config.schema import ExperimentConfig, from_dict
+from replication.config.scoring import ScoringConfig
+from replication.core import fetch
+from replication.core.errors import DownloadError
 from replication.metrics import fcn, fcn_score, fid, image_stats, weights
-from replication.metrics.settings import ScoringConfig
-from conftest import inception_state_bytes
-from test_fcn import FC, WIDTHS, random_weights, write_caffemodel
-from tests.http_fixtures import ArchiveServer, closed_port_url
+from tests.helpers.http_fixtures import ArchiveServer, closed_port_url
 
 
 @pytest.fixture

@@ -6,8 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from replication.config import DiscriminatorConfig, ExperimentConfig, GeneratorConfig, from_dict
-from replication.errors import ConfigError
+from replication.config.schema import (
+    DiscriminatorConfig,
+    ExperimentConfig,
+    GeneratorConfig,
+    from_dict,
+)
+from replication.core.errors import ConfigError
 from replication.models import build_discriminator, build_generator, count_parameters
 
 
@@ -234,7 +239,7 @@ def test_bottleneck_batchnorm_is_plain_batchnorm_above_batch_1():
 
 def test_every_choice_the_config_allows_builds():
     # config.validate owns the lists of choices; the builders must know every one of them
-    from replication.config import _CHOICES
+    from replication.config.schema import _CHOICES
     for arch in _CHOICES["generator.arch"]:
         for dropout in _CHOICES["generator.dropout"]:
             for norm in _CHOICES["generator.norm"]:

@@ -15,12 +15,16 @@ from PIL import Image
 from torch import nn
 
 from replication import cli
-from replication.errors import CheckpointError
-from replication.generate import generate
-from replication.translate import translate
+from replication.core.errors import CheckpointError
+from replication.inference.generate import generate
+from replication.inference.translate import translate
 from replication.models import build_generator, count_parameters
-from replication.models.reference import (convert_state_dict, is_reference_state_dict,
-                                          load_reference_generator, reference_config)
+from replication.models.reference import (
+    convert_state_dict,
+    is_reference_state_dict,
+    load_reference_generator,
+    reference_config,
+)
 
 
 class SkipBlock(nn.Module):
@@ -222,7 +226,7 @@ def test_generate_with_a_released_checkpoint(released, toy_dataset, tmp_path, ca
     ref = ReferenceUnet(5, 4)
     ref.load_state_dict(torch.load(released))
     ref.train()
-    from replication.config import DataConfig
+    from replication.config.schema import DataConfig
     from replication.data.paired import TestPairs, to_uint8
     pairs = TestPairs(DataConfig(root=str(toy_dataset.parent), dataset=toy_dataset.name,
                                  image_size=32, direction="AtoB"), "test")

@@ -6,8 +6,8 @@ import json
 import pytest
 import yaml
 
-from replication import compare
-from replication.errors import ConfigError
+from replication.core.errors import ConfigError
+from replication.stages import compare as compare_stage
 
 
 def scores(psnr: list[float], ssim: list[float]) -> dict:
@@ -37,8 +37,8 @@ def workspace(tmp_path, monkeypatch):
 
 def run(capsys, *argv) -> str:
     parser = argparse.ArgumentParser()
-    compare.add_arguments(parser)
-    assert compare.run(parser.parse_args(list(argv))) == 0
+    compare_stage.add_arguments(parser)
+    assert compare_stage.run(parser.parse_args(list(argv))) == 0
     return capsys.readouterr().out
 
 
@@ -68,6 +68,6 @@ def test_an_unscored_side_says_why(workspace, capsys):
 
 def test_an_unknown_experiment_is_one_line(workspace):
     parser = argparse.ArgumentParser()
-    compare.add_arguments(parser)
+    compare_stage.add_arguments(parser)
     with pytest.raises(ConfigError, match="'nope' is not an experiment of params.yaml"):
-        compare.run(parser.parse_args(["nope"]))
+        compare_stage.run(parser.parse_args(["nope"]))

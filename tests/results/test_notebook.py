@@ -14,9 +14,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from replication import paper, report, tables
+from replication.config.params import Params
+from replication.results import notebook, paper, tables
+from replication.stages import notebook as notebook_stage
 
-NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "results.ipynb"
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "results.ipynb"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 
 PARAMS = {
@@ -75,12 +77,12 @@ def write_smoke(root: Path) -> Path:
 
 def execute(root: Path) -> tuple[nbformat.NotebookNode, str]:
     parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
+    notebook_stage.add_arguments(parser)
     folders = [f"--{n}={root / n}" for n in ("tables", "metrics", "logs", "generated", "data")]
     args = parser.parse_args([f"--params={root / 'params.yaml'}", *folders, "--images=2",
                               f"--notebook={NOTEBOOK}", f"--executed={root / 'out.ipynb'}",
                               f"--html={root / 'out.html'}"])
-    assert report.run(args) == 0
+    assert notebook_stage.run(args) == 0
     return nbformat.read(root / "out.ipynb", as_version=4), (root / "out.html").read_text()
 
 
@@ -120,7 +122,7 @@ def test_figure4_grid_columns_and_orientation(tmp_path):
     root = write_smoke(tmp_path)
     columns = [("L1", "cityscapes-l1"), ("cGAN", "cityscapes-cgan"),
                ("L1+cGAN", "cityscapes-l1-cgan")]
-    fig, notes = report.figure4_grid(columns, root / "params.yaml", root / "generated",
+    fig, notes = notebook.figure4_grid(columns, Params.load(root / "params.yaml"), root / "generated",
                                      root / "data", seed=0, n_images=2)
     titles = [ax.get_title() for ax in fig.axes[:4]]
     assert titles == ["Input", "L1", "L1+cGAN", "Target"]  # cGAN has no images: skipped
@@ -144,47 +146,47 @@ def test_notebook_has_a_papermill_parameters_cell():
 
 def test_missing_notebook_is_a_one_line_error(tmp_path):
     with pytest.raises(paper.TablesError, match="nowhere.ipynb: notebook not found"):
-        report.execute_notebook(tmp_path / "nowhere.ipynb", tmp_path / "x.ipynb",
+        notebook.execute_notebook(tmp_path / "nowhere.ipynb", tmp_path / "x.ipynb",
                                 tmp_path / "x.html", {})
 
 
 def load(root: Path) -> tables.Results:
-    return tables.load_results(root / "params.yaml", root / "metrics")
+    return tables.load_results(Params.load(root / "params.yaml"), root / "metrics")
 
 
 def official_workspace(root: Path) -> Path:
-    """tests/test_tables.py's workspace: the paper's FCN protocol, FID unavailable on maps."""
-    import test_tables
+    """tests/results/test_tables.py's workspace: the paper's FCN protocol, FID unavailable on maps."""
+    from tests.results import test_tables
     root.mkdir(parents=True, exist_ok=True)
     return test_tables.write_workspace(root)
 
 
 def test_no_delta_colour_for_a_protocol_not_comparable_with_the_paper(tmp_path):
-    fallback = report.style_table(load(write_smoke(tmp_path / "smoke")), "table1").to_html()
+    fallback = notebook.style_table(load(write_smoke(tmp_path / "smoke")), "table1").to_html()
     assert "background-color" not in fallback  # our fallback segmenter: Δ shown, not judged
-    official = report.style_table(load(official_workspace(tmp_path / "exact")), "table1").to_html()
+    official = notebook.style_table(load(official_workspace(tmp_path / "exact")), "table1").to_html()
     assert "background-color" in official
     markdown = tables.table_markdown(load(write_smoke(tmp_path / "smoke2")), "table1")
     assert "Rows scored with fcn_score_fallback are not comparable" in markdown
 
 
 def test_table4_paper_values_print_as_in_the_paper(tmp_path):
-    html = report.style_table(load(official_workspace(tmp_path)), "table4").to_html()
+    html = notebook.style_table(load(official_workspace(tmp_path)), "table4").to_html()
     assert ">2.8<" in html and ">18.9<" in html and "2.800000" not in html
 
 
 def test_legends_sit_outside_the_bars_and_curves(tmp_path):
     results = load(write_smoke(tmp_path))
-    fig = report.bar_chart(results, "table1")
+    fig = notebook.bar_chart(results, "table1")
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
-    fig, _ = report.loss_curves(tmp_path / "logs", "cityscapes-l1")
+    fig, _ = notebook.loss_curves(tmp_path / "logs", "cityscapes-l1")
     assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
 
 
 def test_bar_charts_caveat_fallback_scores_and_draw_no_zero_spread(tmp_path):
     from matplotlib.collections import LineCollection
     results = load(write_smoke(tmp_path / "smoke"))
-    fig = report.bar_chart(results, "table1")
+    fig = notebook.bar_chart(results, "table1")
     assert "not comparable with the paper's bars" in fig._suptitle.get_text()
     ax = fig.axes[0]
     rows = results.records[(results.records.table == "table1")
@@ -198,7 +200,7 @@ def test_bar_charts_caveat_fallback_scores_and_draw_no_zero_spread(tmp_path):
     assert stems == with_interval
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["n/a" if pd.isna(m) else f"n={n}" for m, n in zip(rows["mean"], rows.n)]
-    official = report.bar_chart(load(official_workspace(tmp_path / "exact")), "table1")
+    official = notebook.bar_chart(load(official_workspace(tmp_path / "exact")), "table1")
     assert "not comparable" not in official._suptitle.get_text()
     assert not any(p.get_hatch() for p in official.axes[0].patches)
 
@@ -209,7 +211,7 @@ def test_no_empty_gan_or_constant_lr_panels(tmp_path):
     series = {"loss_G_l1": (0.9, 0.5), "loss_G_gan": (0.0, 0.0), "lr": (2e-4, 2e-4)}
     for name, (a, b) in series.items():  # an L1-only run: its GAN loss is logged as 0
         (train / f"{name}.tsv").write_text(f"step\t{name}\n10\t{a}\n20\t{b}\n")
-    fig, note = report.loss_curves(tmp_path / "logs", "cityscapes-l1")
+    fig, note = notebook.loss_curves(tmp_path / "logs", "cityscapes-l1")
     assert note is None and [ax.get_title() for ax in fig.axes] == ["loss_G_l1"]
 
 
@@ -226,7 +228,7 @@ def test_sample_grids_for_facades_maps_and_your_experiments(tmp_path):
         "cityscapes-l1-cgan-lr1e-4": {"data": {"dataset": "cityscapes"}, "train": {"lr": 1e-4},
                                       "compare_to": "cityscapes-l1-cgan"}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    groups = dict(report.sample_grid_groups(load(tmp_path), tmp_path / "params.yaml"))
+    groups = dict(notebook.sample_grid_groups(load(tmp_path), Params.load(tmp_path / "params.yaml")))
     assert groups == {
         "Cityscapes labels → photo: your experiments": [
             ("L1+cGAN", "cityscapes-l1-cgan"),
@@ -238,7 +240,7 @@ def test_sample_grids_for_facades_maps_and_your_experiments(tmp_path):
     out.mkdir(parents=True)
     for image in ("1", "2"):
         solid(GREEN).save(out / f"{image}.png")
-    fig, notes = report.figure4_grid(groups["Facades labels → photo"], tmp_path / "params.yaml",
+    fig, notes = notebook.figure4_grid(groups["Facades labels → photo"], Params.load(tmp_path / "params.yaml"),
                                      tmp_path / "generated", tmp_path / "data", n_images=2)
     assert fig is not None and [ax.get_title() for ax in fig.axes[:1]] == ["facades-l1-cgan"]
     assert any("input and target skipped" in n for n in notes)  # no facades test pairs here
@@ -248,14 +250,14 @@ def test_rendered_tables_are_linked_from_the_page(tmp_path):
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "table1.md").write_text("# Table 1")
     (tmp_path / "notebooks").mkdir()
-    links = report.rendered_links(tmp_path / "tables", tmp_path / "notebooks")
+    links = notebook.rendered_links(tmp_path / "tables", tmp_path / "notebooks")
     assert links == "- [table1.md](../tables/table1.md)"
     assert (tmp_path / "notebooks" / "../tables/table1.md").is_file()
 
 
 def test_constant_columns_are_said_once_above_the_table(tmp_path):
     results = load(write_smoke(tmp_path))
-    html = report.style_table(results, "table1").to_html()
+    html = notebook.style_table(results, "table1").to_html()
     shown = tables.wide_table(results, "table1")
     # the smoke workspace: one segmenter (rows without a number have none)
     assert shown.Segmenter[shown.Segmenter != ""].nunique() == 1

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from replication import plots
-from replication.paper import load_paper_numbers
+from replication.config.params import Params
+from replication.results import plots
+from replication.results.paper import load_paper_numbers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ABLATION = "cityscapes-l1-cgan-lr1e-4"
 
 
@@ -39,7 +40,7 @@ def test_a_tables_experiments_share_a_chart_per_loss(grid):
     for name in params["experiments"]:
         for loss in plots.LOSSES:
             write_tsv(logs, name, loss, [1.0, 0.5])
-    found = {c.key: c for c in plots.charts(params, load_paper_numbers(), logs)}
+    found = {c.key: c for c in plots.charts(Params.of(params), load_paper_numbers(), logs)}
     assert {k.split("-", 1)[1] for k in found} == set(plots.LOSSES)  # lr left out
     # Table 1's experiments on one chart, the ablation right after its baseline
     assert list(found["table1-loss_G_l1"].series) == [
@@ -56,7 +57,7 @@ def test_an_experiment_without_curves_is_named_not_left_off(grid):
     tmp_path, params = grid
     logs = tmp_path / "logs"
     write_tsv(logs, "cityscapes-l1-cgan", "loss_G_l1", [0.3, 0.2])
-    chart = next(c for c in plots.charts(params, load_paper_numbers(), logs)
+    chart = next(c for c in plots.charts(Params.of(params), load_paper_numbers(), logs)
                  if c.key == "table1-loss_G_l1")
     assert list(chart.series) == ["cityscapes-l1-cgan"]
     assert chart.without[ABLATION].startswith("not trained yet (")
@@ -82,7 +83,7 @@ def test_the_page_and_the_data_files(tmp_path):
     logs = tmp_path / "logs"
     for loss in plots.LOSSES:
         write_tsv(logs, "facades-a", loss, [0.25, 0.5, 0.75])
-    plots.write_plots(tmp_path / "params.yaml", logs, tmp_path / "plots")
+    plots.write_plots(Params.load(tmp_path / "params.yaml"), logs, tmp_path / "plots")
     data = pd.read_csv(tmp_path / "plots" / "data" / "fid_kid_facades-loss_D.csv")
     assert data.to_dict("list") == {"step": [10, 20, 30], "value": [0.25, 0.5, 0.75],
                                     "experiment": ["facades-a"] * 3}

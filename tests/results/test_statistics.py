@@ -1,4 +1,4 @@
-"""The bootstrap rule (replication/statistics.py) on constructed cases whose answer is known.
+"""The bootstrap rule (replication/results/statistics.py) on constructed cases whose answer is known.
 
 Expected values come from the construction (hand counts, the normal approximation of a
 mean's sampling distribution, binomial tails), never from the code under test. Every
@@ -15,8 +15,16 @@ import pytest
 
 from replication.metrics import per_image
 from replication.metrics.segmentation import official_scores, scores
-from replication.statistics import (HIGHER, LOWER, NO_INTERVAL, WITHIN_NOISE, Bootstrap, Sample,
-                                    difference, intervals)
+from replication.results.statistics import (
+    HIGHER,
+    LOWER,
+    NO_INTERVAL,
+    WITHIN_NOISE,
+    Bootstrap,
+    Sample,
+    difference,
+    intervals,
+)
 
 ROAD, CAR = 0, 13
 

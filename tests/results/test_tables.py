@@ -16,10 +16,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from replication import paper as paper_numbers, tables
-from replication.errors import ConfigError
+from replication.config.params import Params
+from replication.core.errors import ConfigError
 from replication.metrics import per_image
 from replication.metrics.segmentation import official_scores
+from replication.results import paper as paper_numbers
+from replication.results import tables
+from replication.stages import tables as tables_stage
 
 EXACT = "exact: gtFine labelIds, photos upsampled to 1024x2048"
 SEGMENTER = "fcn-8s-cityscapes.caffemodel sha256:1234abcd"
@@ -94,10 +97,10 @@ def write(path: Path, obj: dict) -> None:
 
 def render(root: Path) -> Path:
     parser = argparse.ArgumentParser()
-    tables.add_arguments(parser)
+    tables_stage.add_arguments(parser)
     args = parser.parse_args(["--params", str(root / "params.yaml"),
                               "--metrics", str(root / "metrics"), "--out", str(root / "tables")])
-    assert tables.run(args) == 0
+    assert tables_stage.run(args) == 0
     return root / "tables"
 
 
@@ -240,7 +243,7 @@ def test_scale_marker_in_every_title(rendered, tmp_path):
 
 
 def test_a_scale_title_states_size_schedule_and_seeds():
-    from replication.tables import schedule_text
+    from replication.results.tables import schedule_text
     params = {"datasets": ["cityscapes"], "scale": "cpu",
               "scales": {"cpu": {"seeds": [0, 1], "data": {"image_size": 128},
                                  "train": {"epochs": 1}}},
@@ -248,9 +251,9 @@ def test_a_scale_title_states_size_schedule_and_seeds():
                               "b": {"data": {"dataset": "cityscapes"}, "train": {"batch_size": 10}}}}
     # the paper: 200 epochs of 2,975 Cityscapes pairs; 1 epoch is 2,975 steps at batch 1
     # and ceil(2975 / 10) = 298 at batch 10, 0.5% of 595,000 and of 59,600
-    assert schedule_text(params, ["a"]) == (
+    assert schedule_text(Params.of(params), ["a"]) == (
         "128 px, 2,975 steps = 0.5% of the paper's schedule, 2 seed(s)")
-    assert schedule_text(params, ["a", "b"]) == (
+    assert schedule_text(Params.of(params), ["a", "b"]) == (
         "128 px, 2,975 steps / 298 steps = 0.5% of the paper's schedule, 2 seed(s)")
 
 
@@ -322,7 +325,7 @@ def test_paper_numbers_match_the_paper():
     assert rows["table6", "cGAN"]["paper"] == [0.74, 0.28, 0.22]
     assert rows["color", "PixelGAN"]["paper"] == [0.83, 0.68, 0.78]
     assert rows["table4", "L1+cGAN, map → photo"]["amt_percent_real"] == 18.9
-    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
     for (table, label), row in rows.items():
         assert row["experiment"] in {*params["experiments"], "ground-truth"}, (table, label)
 
@@ -340,7 +343,7 @@ def test_a_claim_the_paper_numbers_contradict_is_rejected(tmp_path):
 
 def test_missing_params_is_a_one_line_error(tmp_path):
     with pytest.raises(ConfigError, match="nowhere.yaml: params file not found"):
-        tables.load_results(tmp_path / "nowhere.yaml", tmp_path)
+        tables.load_results(Params.load(tmp_path / "nowhere.yaml"), tmp_path)
 
 
 def test_ground_truth_row_follows_the_protocol_of_the_method_rows(tmp_path):
@@ -503,7 +506,7 @@ def test_compare_to_must_name_an_experiment_of_params(tmp_path):
         ABLATION: {"data": {"dataset": "cityscapes"}, "compare_to": "cityscapes-nowhere"}})
     with pytest.raises(ConfigError, match="compare_to='cityscapes-nowhere' names no other "
                                           "experiment of params.yaml") as info:
-        tables.load_results(root / "params.yaml", root / "metrics")
+        tables.load_results(Params.load(root / "params.yaml"), root / "metrics")
     assert "\n" not in str(info.value)
 
 

@@ -52,22 +52,21 @@ def test_config_prints_paper_defaults(capsys):
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     # only UserError is an input error; a ValueError from a bug must not become a one-liner
-    from replication import config_view
-
+    from replication.stages import config as config_stage
     def buggy(args):
         raise ValueError("internal bug")
 
-    monkeypatch.setattr(config_view, "run", buggy)
+    monkeypatch.setattr(config_stage, "run", buggy)
     with pytest.raises(ValueError, match="internal bug"):
         cli.main(["config"])
 
 
 def test_every_input_error_class_is_a_user_error():
-    from replication import errors
+    from replication.core import errors
     from replication.data.cityscapes_build import CityscapesBuildError
     from replication.metrics.fcn import CaffeModelError
     from replication.metrics.fid import WeightsUnavailable
-    from replication.paper import TablesError
+    from replication.results.paper import TablesError
     for cls in (errors.ConfigError, errors.DataError, errors.CheckpointError,
                 errors.DownloadError, errors.ScoringError, errors.TrainingDiverged,
                 CityscapesBuildError, CaffeModelError, WeightsUnavailable, TablesError):
@@ -77,7 +76,7 @@ def test_every_input_error_class_is_a_user_error():
 def test_every_docs_page_the_code_cites_exists():
     import re
     from pathlib import Path
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     cited = set()
     for path in [*repo.glob("replication/**/*.py"), repo / "params.yaml", repo / "README.md"]:
         cited |= set(re.findall(r"docs/[a-z_-]+\.md", path.read_text()))
@@ -88,7 +87,7 @@ def test_every_command_the_code_and_docs_tell_a_user_to_run_exists():
     # `replication X ...` in backticks, and `python -m replication X` in dvc.yaml / scripts
     import re
     from pathlib import Path
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     texts = [*repo.glob("replication/**/*.py"), *repo.glob("docs/*.md"), repo / "README.md",
              repo / "params.yaml", repo / "dvc.yaml", *repo.glob("scripts/*"),
              *repo.glob("benchmarks/*.md")]
@@ -145,9 +144,10 @@ def test_an_unsupported_device_is_one_line(toy_dataset, capsys):
 
 
 def test_config_says_where_each_value_comes_from(tmp_path, monkeypatch, capsys):
-    import yaml
     from pathlib import Path
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+
+    import yaml
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
     params["scale"] = "smoke"
     params["experiments"]["cityscapes-l1-cgan-lr1e-4"] = {"data": {"dataset": "cityscapes"},
                                                           "train": {"lr": 1e-4}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -13,43 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tests.inference.test_released import reference_bytes
 
-from replication import layout
-from tests.http_fixtures import ArchiveServer
-from test_released import reference_bytes
+from replication.core import codehash, layout
+from tests.helpers.http_fixtures import ArchiveServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def dvc_yaml() -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())
-
-
-# the module each stage's command runs (its `python -m replication <command>`)
-STAGE_MODULES = {"download": "replication.data.download", "train": "replication.train",
-                 "generate": "replication.generate", "weights": "replication.metrics.weights",
-                 "segmenter": "replication.metrics.segmenter",
-                 "score": "replication.metrics.score", "tables": "replication.tables",
-                 "plots": "replication.plots", "notebooks": "replication.report"}
-
-
-def stage_deps(name: str) -> list[str]:
-    stage = dvc_yaml()["stages"][name]
-    return stage.get("do", stage).get("deps", [])
-
-
-@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
-def test_stage_deps_cover_the_code_it_runs(stage):
-    # every package file the stage's module imports, directly or not, is a dep (a file or
-    # a folder holding it), and no code dep is one the stage never runs; else a code
-    # change would leave stale results, or re-run a stage for nothing
-    code_deps = [d for d in stage_deps(stage) if d.startswith("replication/")
-                 and (d.endswith(".py") or (REPO / d).is_dir())]
-    closure = [f"replication/{p}" for p in layout.code_closure(STAGE_MODULES[stage])]
-    missed = [f for f in closure if not any(f == d or f.startswith(d + "/") for d in code_deps)]
-    unused = [d for d in code_deps if not any(f == d or f.startswith(d + "/") for f in closure)]
-    assert not missed and not unused, (
-        f"{stage}: missing {missed}, not run {unused}; run scripts/update_stage_deps.py")
 
 
 def update_script():
@@ -58,6 +30,29 @@ def update_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # writes nothing: its writing is under __main__
     return module
+
+
+# the module each stage's command runs (its `python -m replication <command>`)
+STAGE_MODULES = update_script().STAGE_MODULES
+
+
+def stage_deps(name: str) -> list[str]:
+    stage = dvc_yaml()["stages"][name]
+    return stage.get("do", stage).get("deps", [])
+
+
+@pytest.mark.parametrize("stage", sorted(set(STAGE_MODULES) - {"inputs"}))  # inputs: no deps
+def test_stage_deps_cover_the_code_it_runs(stage):
+    # every package file the stage's module imports, directly or not, is a dep (a file or
+    # a folder holding it), and no code dep is one the stage never runs; else a code
+    # change would leave stale results, or re-run a stage for nothing
+    code_deps = [d for d in stage_deps(stage) if d.startswith("replication/")
+                 and (d.endswith(".py") or (REPO / d).is_dir())]
+    closure = [f"replication/{p}" for p in codehash.code_closure(STAGE_MODULES[stage])]
+    missed = [f for f in closure if not any(f == d or f.startswith(d + "/") for d in code_deps)]
+    unused = [d for d in code_deps if not any(f == d or f.startswith(d + "/") for f in closure)]
+    assert not missed and not unused, (
+        f"{stage}: missing {missed}, not run {unused}; run scripts/update_stage_deps.py")
 
 
 STUDIES = sorted(p.parent for p in (REPO / "studies").glob("*/params.yaml"))
@@ -76,18 +71,28 @@ def test_a_study_runs_the_root_pipeline_on_the_root_experiments(study):
 
 
 def test_the_closure_follows_imports_inside_functions():
-    # train.run imports layout lazily; the notebook stage runs tables, which imports config
-    assert "layout.py" in layout.code_closure("replication.train")
-    assert "data/synthetic/__init__.py" in layout.code_closure("replication.data.download")
-    assert "cli.py" not in layout.code_closure("replication.train")  # the dispatcher
+    # registry.metrics_for imports fcn_score inside a function; cli.py is the dispatcher
+    assert "metrics/fcn_score.py" in codehash.code_closure("replication.metrics.registry")
+    assert "data/synthetic/__init__.py" in codehash.code_closure("replication.stages.download")
+    assert "cli.py" not in codehash.code_closure("replication.stages.train")
 
 
-def test_train_stage_depends_on_exactly_the_training_code():
-    # a checkpoint records a hash of layout.TRAIN_CODE; the stage must depend on the same
+def test_train_stage_depends_on_the_code_that_decides_the_weights():
+    # a checkpoint records a hash of codehash.weight_code; the stage reruns when it changes
     code = [d for d in stage_deps("train") if d.startswith("replication/")]
     expanded = {f for d in code for f in ([d] if d.endswith(".py") else
                 [f"{d}/{p.name}" for p in (REPO / d).glob("*.py")])}
-    assert expanded == {f"replication/{p}" for p in layout.TRAIN_CODE}
+    assert {f"replication/{p}" for p in codehash.weight_code()} <= expanded
+
+
+def test_tables_and_plots_run_no_network_and_no_metric():
+    # they read metrics files: a change to a network or a metric's code reruns neither
+    for stage in ("tables", "plots"):
+        closure = codehash.code_closure(STAGE_MODULES[stage])
+        heavy = [f for f in closure if f.startswith(("models/", "training/"))
+                 or f in ("inference/generate.py", "metrics/fcn.py", "metrics/fcn_score.py",
+                          "metrics/fid.py", "metrics/segmenter.py", "data/paired.py")]
+        assert not heavy, f"{stage} runs {heavy}"
 
 
 def paths(entries: list) -> list[str]:
@@ -109,7 +114,7 @@ def test_dvc_metrics_are_the_headline_files_only():
     # `dvc metrics show` / `dvc exp show`: a few numbers per experiment, not every seed's
     # every key (scores.json, train.json: plain outputs the tables and the notebook read)
     # timings are not results: train.json (steps/s) is a plain output, no DVC metric
-    from replication.layout import score_headline as headline_path
+    from replication.core.layout import score_headline as headline_path
     stages = dvc_yaml()["stages"]
     declared = {name: paths(stage.get("do", stage).get("metrics")) for name, stage in stages.items()}
     assert {k: v for k, v in declared.items() if v} == {

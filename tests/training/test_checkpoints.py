@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from replication import checkpoints, cli
+from replication import cli
+from replication.training import checkpoints
 
 TINY = ["--set", "data.image_size=32", "--set", "generator.ngf=8", "--set", "discriminator.ndf=8",
         "--no-progress"]

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import tiny_overrides
 
-from conftest import tiny_overrides
-from replication import checkpoints, devices, layout
-from replication.concurrent import RunFolders
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.train import train, train_runs
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core import devices, layout
+from replication.training import checkpoints
+from replication.training.concurrent import RunFolders
+from replication.training.loop import train, train_runs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config(dataset: Path, **train_settings) -> ExperimentConfig:
@@ -73,7 +74,7 @@ def test_slots_spread_runs_over_the_gpus_before_sharing_one():
 HOLDER = """
 import sys, time
 from pathlib import Path
-from replication import devices
+from replication.core import devices
 device = devices.claim(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), wait_s=0.05)
 print(device, flush=True)
 time.sleep(60)
@@ -128,7 +129,7 @@ def test_each_run_gets_its_stream_and_generator_on_the_device_it_chose(monkeypat
     # the GPU pool picks a run's device inside its loop, so its stream and CUDA generator
     # can only be made once the loop has said where it runs (made before, they would sit
     # on the current device, cuda:0, whatever the run chose)
-    from replication import concurrent
+    from replication.training import concurrent
     made = []
     monkeypatch.setattr(concurrent, "stream_on", lambda device: made.append(("stream", device)))
     monkeypatch.setattr(concurrent, "generator_on", lambda device: made.append(("rng", device)))
@@ -150,7 +151,7 @@ def test_each_run_gets_its_stream_and_generator_on_the_device_it_chose(monkeypat
 
 
 def test_interleaved_runs_keep_their_own_cpu_random_streams():
-    from replication import concurrent
+    from replication.training import concurrent
     draws = {}
 
     def loop(name: str, seed: int):
@@ -171,18 +172,18 @@ def test_interleaved_runs_keep_their_own_cpu_random_streams():
 def test_the_in_process_bench_does_not_synchronise_every_step(tmp_path, monkeypatch):
     # a host-device synchronisation per step would serialise the runs' streams: the timed
     # stretch must sync only at its two ends, however many steps it takes
-    from replication import bench_runs, bench_timing
-    from replication.bench_timing import with_synthetic_data
+    from replication.grid.bench import runs, timing
+    from replication.grid.bench.timing import with_synthetic_data
     calls = []
-    monkeypatch.setattr(bench_runs, "synchronize", lambda device: calls.append("timed"))
-    monkeypatch.setattr(bench_timing, "synchronize", lambda device: calls.append("block"))
+    monkeypatch.setattr(runs, "synchronize", lambda device: calls.append("timed"))
+    monkeypatch.setattr(timing, "synchronize", lambda device: calls.append("block"))
     steps = []
-    real_step = bench_timing.Runner.step
-    monkeypatch.setattr(bench_timing.Runner, "step",
+    real_step = timing.Runner.step
+    monkeypatch.setattr(timing.Runner, "step",
                         lambda self: steps.append(1) or real_step(self))
     cfg = with_synthetic_data(from_dict(ExperimentConfig, tiny_overrides(
         train={"batch_size": 1})), tmp_path)
-    rows = bench_runs.in_process(cfg, [2], "fast", torch.device("cpu"), seconds=0.3)
+    rows = runs.in_process(cfg, [2], "fast", torch.device("cpu"), seconds=0.3)
     assert rows[0]["aggregate_steps_per_second"] > 0
     assert len(steps) >= 4  # several timed steps per run ...
     assert calls.count("timed") == 2  # ... and one sync at each end of the timed stretch

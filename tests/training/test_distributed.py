@@ -21,15 +21,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from tests.conftest import tiny_overrides
 
-from conftest import tiny_overrides
-from replication import checkpoints, distributed
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.errors import ConfigError
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core.errors import ConfigError
 from replication.data.paired import TrainingPairs
-from replication.train import train
+from replication.training import checkpoints, distributed
+from replication.training.loop import train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bounds_split_rows_evenly_larger_slices_first():

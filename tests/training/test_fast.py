@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.conftest import tiny_overrides
 
-from conftest import tiny_overrides
-from replication import checkpoints, fast
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.errors import TrainingDiverged
-from replication.train import Trainer, train
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core.errors import TrainingDiverged
+from replication.training import checkpoints, fast
+from replication.training.loop import train
+from replication.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from replication.flat_adam import FlatAdam
+from replication.training.flat_adam import FlatAdam
 
 LR, BETAS = 2e-4, (0.5, 0.999)  # the paper's Adam
 
@@ -74,7 +74,7 @@ def test_bf16_gradients_train_the_fp32_masters_as_fused_adam_does():
     # today's fast step: fp32 weights, fused Adam fed the fp32 copies of bf16 gradients.
     # FlatAdam keeps the fp32 masters and takes the bf16 gradients themselves. Fused Adam
     # computes the same formula in another order, so the masters differ by its rounding
-    # only (tests/test_fast.py's bound: per step half an ulp of the weight plus ~10 fp32
+    # only (tests/training/test_fast.py's bound: per step half an ulp of the weight plus ~10 fp32
     # roundings of the update, |update| <= lr); the working weights are the masters
     # rounded to bf16 (round to nearest even), exactly
     gen = torch.Generator().manual_seed(2)

@@ -26,15 +26,17 @@ import dataclasses
 import pytest
 import torch
 import yaml
+from tests.conftest import tiny_overrides
 
-from conftest import tiny_overrides
-from replication import checkpoints, layout
-from replication.concurrent import RunFolders
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.errors import CheckpointError, ConfigError
-from replication.fused_runs import Member, train_group
-from replication.fusion import FusedTrainer, run_slice
-from replication.train import Trainer, train
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core import layout
+from replication.core.errors import CheckpointError, ConfigError
+from replication.training import checkpoints
+from replication.training.concurrent import RunFolders
+from replication.training.fused_runs import Member, train_group
+from replication.training.fusion import FusedTrainer
+from replication.training.loop import train
+from replication.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 STEPS = 4
@@ -316,9 +318,9 @@ def test_fused_sample_grids_are_the_runs_samples_and_change_nothing(toy_dataset,
     # one forward of the fused G gives each run's sample grid (input | output | target)
     # as monitor.sample_grid gives it for the run alone (uint8: rounding may move a pixel
     # by one level), and leaves BatchNorm statistics and dropout generators as they were
-    from replication.fused_runs import run_data, sample_grids
-    from replication.monitor import sample_grid
     from replication.data.paired import TrainingPairs
+    from replication.training.fused_runs import run_data, sample_grids
+    from replication.training.monitor import sample_grid
     cfgs = [config(toy_dataset, l1=w, data={"direction": d})
             for w, d in ((100.0, "BtoA"), (0.0, "AtoB"))]
     shared = TrainingPairs(cfgs[0].data, 1, 0)

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 import torch
+from tests.conftest import tiny_overrides
 
-from conftest import tiny_overrides
-from replication import checkpoints, seed_processes
-from replication.config import ExperimentConfig, deep_merge, from_dict
-from replication.errors import ConfigError
-from replication.train import train
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core.errors import ConfigError
+from replication.training import checkpoints, seed_processes
+from replication.training.loop import train
 
 
 def overrides_as_set(sections: dict) -> list[str]:

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import tiny_overrides, write_pairs
 
-from conftest import tiny_overrides, write_pairs
-from replication import checkpoints
-from replication.config import ExperimentConfig, deep_merge, from_dict
+from replication.config.schema import ExperimentConfig, deep_merge, from_dict
+from replication.core.errors import TrainingDiverged
 from replication.data.paired import TestPairs
-from replication.errors import TrainingDiverged
-from replication.train import lr_factor, train
+from replication.training import checkpoints
+from replication.training.loop import train
+from replication.training.trainer import lr_factor
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_config(dataset: Path, **sections) -> ExperimentConfig:
@@ -59,7 +60,7 @@ def test_loss_falls_on_a_learnable_mapping(tmp_path):
 
 
 def mean_test_l1(cfg: ExperimentConfig, run: Path | None) -> float:
-    from replication.generate import load_generator
+    from replication.inference.generate import load_generator
     from replication.models import build
     if run is None:
         torch.manual_seed(0)
@@ -112,7 +113,7 @@ def test_loss_log_and_kept_samples_survive_a_resume(toy_dataset, tmp_path):
 
 
 def test_a_loss_log_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
-    from replication.monitor import LOSS_LOG, truncate_live
+    from replication.training.monitor import LOSS_LOG, truncate_live
     (tmp_path / LOSS_LOG).write_text("step 4 lr 0.0002 loss_D 0.5\nstep 8 lr 0.0002 loss_D 0.4\n"
                                      "step 12 lr 0.0002 loss_\n")
     truncate_live(tmp_path, 12)  # step 12's line lost its value: not kept
@@ -183,7 +184,7 @@ def test_seeds_differ_and_repeat(toy_dataset, tmp_path):
 
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(toy_dataset, tmp_path, monkeypatch):
-    from replication import train as train_module
+    from replication.training import loop as train_module
     real_step = train_module.Trainer.train_step
 
     def poisoned(self, x, y):
@@ -269,7 +270,7 @@ def test_a_second_process_on_the_same_run_folder_stops_naming_the_holder(toy_dat
     # one must stop with one line naming that process, and leave the folder alone
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from replication.fileio import exclusive\n"
+        [sys.executable, "-c", "import sys, time; from replication.core.fileio import exclusive\n"
          "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
          str(run)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -294,7 +295,7 @@ def cli_main(argv):
 
 
 def test_progress_lines_give_rate_and_eta_from_the_clock(capsys):
-    from replication.monitor import ProgressLines
+    from replication.core.progress import ProgressLines
     now = [0.0]
     lines = ProgressLines("train toy seed 0", total=100, clock=lambda: now[0])
     now[0] = 10.0
@@ -327,7 +328,7 @@ def test_resuming_into_a_read_only_run_folder_is_one_line(toy_dataset, tmp_path,
 
 
 def test_stop_after_zero_is_refused_not_a_whole_run(toy_dataset, tmp_path):
-    from replication.errors import ConfigError
+    from replication.core.errors import ConfigError
     with pytest.raises(ConfigError, match="stop_after=0 must be an integer >= 1"):
         train(make_config(toy_dataset), 0, tmp_path / "run", stop_after=0, progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists()
