@@ -58,14 +58,14 @@ def test_two_protocols_are_never_judged(protocol):
 
 
 def test_one_seed_each_of_a_set_level_number_has_no_verdict():
-    verdict, reason, d = judge(pd.Series(record("A", [.9])), pd.Series(record("B", [.1])))
+    verdict, _, d = judge(pd.Series(record("A", [.9])), pd.Series(record("B", [.1])))
     assert verdict == NO_VERDICT and d.lo is None
     assert d.estimate == pytest.approx(0.8)
 
 
 def test_a_side_without_numbers_is_a_gap_not_a_verdict():
     missing = pd.Series(record("B", [], gap="no metrics/b/scores.json"))
-    verdict, reason, d = judge(pd.Series(record("A", [.9] * 3)), missing)
+    verdict, _, d = judge(pd.Series(record("A", [.9] * 3)), missing)
     assert verdict == "— (b: no metrics/b/scores.json)" and d is None
 
 

@@ -8,7 +8,12 @@ import math
 
 import pytest
 
-from replication.results.records import measure, read_scores_file, shape_problem, summary_stats
+from replication.results.records import (
+    measure,
+    read_scores_file,
+    shape_problem,
+    summary_stats,
+)
 
 
 def seed(metric: str, value=None, **extra) -> dict:
