@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,20 @@ from replication.data.images import IMAGE_SUFFIXES
 from replication.training.fusion_groups import group_by_key
 
 MODES = ("faithful", "fast")  # TrainConfig.mode
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What `replication plan` was asked, as given on its command line (checked here)."""
+    params: str  # the params file planned, for the record
+    scale: str | None = None  # None: params `scale`
+    mode: str | None = None  # None: each experiment's own train.mode
+    bench: str | None = None  # a `replication bench --json` report
+    steps_per_second: str | None = None
+    steps_per_second_at_batch: tuple[str, ...] = ()  # "B=X"
+    gpus: str = "1"
+    fuse: str | None = None  # None: each experiment's own train.fuse
+    fused_rate: tuple[str, ...] = ()  # "N=X"
 
 
 # --- the grid ------------------------------------------------------------------------
@@ -156,15 +171,15 @@ def parse_gpus(text: str) -> int:
     return gpus
 
 
-def attach_rates(rows: list[dict], args) -> str | None:
+def attach_rates(rows: list[dict], request: PlanRequest) -> str | None:
     """Give every row its rate (steps/s) and hours; return where the rates came from, or
     None when no rate was given (then no hours)."""
-    per_batch = parse_batch_rates(args.steps_per_second_at_batch)
-    if args.bench and args.steps_per_second is not None:
+    per_batch = parse_batch_rates(request.steps_per_second_at_batch)
+    if request.bench and request.steps_per_second is not None:
         raise ConfigError("give either --bench FILE or --steps-per-second X, not both")
-    report = read_bench(args.bench) if args.bench else None
-    flat = (positive_rate(args.steps_per_second, "--steps-per-second")
-            if args.steps_per_second is not None else None)
+    report = read_bench(request.bench) if request.bench else None
+    flat = (positive_rate(request.steps_per_second, "--steps-per-second")
+            if request.steps_per_second is not None else None)
     if report is None and flat is None and not per_batch:
         return None
     setup = (report or {}).get("setup") or {}
@@ -174,7 +189,7 @@ def attach_rates(rows: list[dict], args) -> str | None:
             rate, measured_batch, size = per_batch[row["batch_size"]], row["batch_size"], None
             notes.append(f"rate given for batch {row['batch_size']}")
         elif report is not None:
-            rate = bench_rate(report, args.bench, row["mode"])
+            rate = bench_rate(report, request.bench, row["mode"])
             measured_batch, size = setup.get("batch_size"), setup.get("image_size")
         elif flat is not None:
             rate, measured_batch, size = flat, None, None
@@ -199,8 +214,8 @@ def attach_rates(rows: list[dict], args) -> str | None:
                                             setup.get("batch_size") and f"batch {setup['batch_size']}",
                                             setup.get("image_size") and f"{setup['image_size']} px")
                           if v)
-        source = f"bench {args.bench}" + (f" ({where})" if where else "") + "".join(
-            f"{', ' if i else ': '}{m} {bench_rate(report, args.bench, m):g} steps/s"
+        source = f"bench {request.bench}" + (f" ({where})" if where else "") + "".join(
+            f"{', ' if i else ': '}{m} {bench_rate(report, request.bench, m):g} steps/s"
             for i, m in enumerate(modes))
     elif flat is not None:
         source = f"--steps-per-second {flat:g}"
@@ -406,20 +421,20 @@ def render(plan: dict) -> str:
     return "\n".join(lines)
 
 
-def build_plan(args, params: Params) -> dict:
-    gpus = parse_gpus(args.gpus)
-    scale, configs = resolve_grid(params, args.scale)
-    rows = plan_rows(configs, args.mode)
-    rate_source = attach_rates(rows, args)
-    report = read_bench(args.bench) if args.bench else None
-    rates = parse_fused_rates(args.fused_rate, report, args.bench)
+def build_plan(request: PlanRequest, params: Params) -> dict:
+    gpus = parse_gpus(request.gpus)
+    scale, configs = resolve_grid(params, request.scale)
+    rows = plan_rows(configs, request.mode)
+    rate_source = attach_rates(rows, request)
+    report = read_bench(request.bench) if request.bench else None
+    rates = parse_fused_rates(request.fused_rate, report, request.bench)
     if rates and rate_source is None:
         raise ConfigError("--fused-rate needs an unfused rate too (--bench FILE or "
                           "--steps-per-second X) for the runs that are not fused")
-    groups = attach_fused(rows, fused_groups(configs, args.fuse), configs, args.fuse,
+    groups = attach_fused(rows, fused_groups(configs, request.fuse), configs, request.fuse,
                           rates if rate_source is not None else {})
     steps = [r["steps"] for r in rows]
-    plan = {"params": str(args.params), "scale": scale,
+    plan = {"params": str(request.params), "scale": scale,
             "total_steps": None if None in steps else sum(steps),
             "runs": sum(r["runs"] for r in rows), "experiments": rows,
             "fused_groups": groups}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from replication.config.params import Params
 from replication.core.fileio import write_json
-from replication.grid.plan import FUSE_CHOICES, MODES, build_plan, render
+from replication.grid.plan import FUSE_CHOICES, MODES, PlanRequest, build_plan, render
 from replication.stages.arguments import add_params_argument
 
 
@@ -42,7 +42,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    plan = build_plan(args, Params.load(args.params))
+    request = PlanRequest(
+        params=str(args.params), scale=args.scale, mode=args.mode, bench=args.bench,
+        steps_per_second=args.steps_per_second,
+        steps_per_second_at_batch=tuple(args.steps_per_second_at_batch), gpus=args.gpus,
+        fuse=args.fuse, fused_rate=tuple(args.fused_rate))
+    plan = build_plan(request, Params.load(args.params))
     print(render(plan))
     if args.json:
         write_json(args.json, plan)
