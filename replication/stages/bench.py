@@ -19,6 +19,7 @@ from replication.core.devices import resolve_device
 from replication.core.fileio import write_json, write_text
 from replication.grid.bench.adam import adam_bandwidth
 from replication.grid.bench.measure import (
+    Blocks,
     append_line,
     loss_curves,
     measure,
@@ -68,6 +69,21 @@ def bench_scale(args) -> str:
     return Params.load(args.params).scale if args.experiment else PAPER
 
 
+def worker_command(args) -> list[str]:
+    """This command as a concurrent worker (`--worker MODE` to be appended): the options
+    that decide what a worker measures."""
+    argv = [sys.executable, "-m", "replication.stages.bench", "--params", args.params,
+            "--device", args.device, "--concurrent-seconds", str(args.concurrent_seconds),
+            "--warmup", str(args.warmup)]
+    for flag, value in (("--experiment", args.experiment), ("--data", args.data),
+                        ("--image-size", args.image_size), ("--batch-size", args.batch_size)):
+        if value:
+            argv += [flag, str(value)]
+    for override in args.overrides:
+        argv += ["--set", override]
+    return [*argv, "--worker"]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_experiment_arguments(parser)
     parser.add_argument("--scale", metavar="NAME",
@@ -81,17 +97,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default="faithful,fast",
                         help=f"comma-separated modes to compare, from {list(MODES)} "
                              "(default faithful,fast)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed steps per mode after the first (default 3)")
-    parser.add_argument("--blocks", type=int, default=5,
-                        help="timed blocks per mode, alternating between modes (default 5; "
-                             "0 = no timing, e.g. for --curves or --concurrent alone)")
-    parser.add_argument("--block-seconds", type=float, default=1.0,
-                        help="about how long one timed block runs (default 1.0)")
+    parser.add_argument("--warmup", type=int, default=Blocks.warmup,
+                        help="untimed steps per mode after the first (default %(default)s)")
+    parser.add_argument("--blocks", type=int, default=Blocks.blocks,
+                        help="timed blocks per mode, alternating between modes (default "
+                             "%(default)s; 0 = no timing, e.g. for --curves or --concurrent "
+                             "alone)")
+    parser.add_argument("--block-seconds", type=float, default=Blocks.block_seconds,
+                        help="about how long one timed block runs (default %(default)s)")
     parser.add_argument("--no-gen", dest="gen", action="store_false",
                         help="skip the generation timing")
-    parser.add_argument("--gen-batch", type=count_option("--gen-batch"), default=1,
-                        help="generation batch size (default 1, as the paper tests)")
+    parser.add_argument("--gen-batch", type=count_option("--gen-batch"), default=Blocks.gen_batch,
+                        help="generation batch size (default %(default)s, as the paper tests)")
     for flag, what in (("--concurrent", "N runs sharing the device as separate processes"),
                        ("--in-process", "K runs in ONE process stepped in turn, each on its "
                                         "own CUDA stream (train.seeds_per_process)"),
@@ -119,23 +136,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.worker:
-        return worker(args, bench_config(args))
-    modes, counts = parse_modes(args.modes), parse_counts(args.concurrent)
     device = resolve_device(args.device)
+    if args.worker:
+        return worker(bench_config(args), args.worker, device, args.warmup,
+                      args.concurrent_seconds)
+    modes, counts = parse_modes(args.modes), parse_counts(args.concurrent)
+    timed = Blocks(warmup=args.warmup, blocks=args.blocks, block_seconds=args.block_seconds,
+                   gen=args.gen, gen_batch=args.gen_batch)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = with_synthetic_data(bench_config(args), Path(tmp))
-        report = {"setup": setup_record(cfg, device, args, bench_scale(args))}
-        progress(f"scale {report['setup']['scale']}: {report['setup']['model']}, "
-                 f"{cfg.data.image_size} px, batch {cfg.train.batch_size}, "
-                 f"{report['setup']['device_name']}")
-        report["modes"] = measure(cfg, modes, device, args, report["setup"]) if args.blocks else {}
+        setup = setup_record(cfg, device, args.experiment or args.data or "default",
+                             bench_scale(args))
+        report = {"setup": setup}
+        progress(f"scale {setup['scale']}: {setup['model']}, {cfg.data.image_size} px, "
+                 f"batch {cfg.train.batch_size}, {setup['device_name']}")
+        record = functools.partial(append_line, args.jsonl, setup)
+        report["modes"] = measure(cfg, modes, device, timed, record) if args.blocks else {}
         report["ratios"] = ratios(report["modes"])
         if device.type == "cuda":
             torch.cuda.empty_cache()  # leave the device to the concurrent runs
         if counts:
-            report["concurrency"] = concurrency(args, counts, args.concurrent_mode)
-        record = functools.partial(append_line, args.jsonl, report["setup"])
+            report["concurrency"] = concurrency(worker_command(args), counts,
+                                                args.concurrent_mode, args.concurrent_seconds)
         if args.in_process:
             rows = in_process(cfg, parse_counts(args.in_process), args.concurrent_mode, device,
                               args.concurrent_seconds)

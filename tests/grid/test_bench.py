@@ -110,7 +110,7 @@ def test_report_times_both_modes_and_records_equal_fp32_curves(tmp_path, capsys,
 @pytest.mark.slow
 def test_concurrent_workers_each_report_a_rate(tmp_path):
     args = parse("--concurrent-seconds", "0.5", "--warmup", "0")
-    rates = runs.run_workers(args, 2, "fast")
+    rates = runs.run_workers(bench_stage.worker_command(args), 2, "fast")
     assert len(rates) == 2 and all(rate > 0 for rate in rates)
 
 

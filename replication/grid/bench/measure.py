@@ -20,10 +20,10 @@ Prints a table; writes everything to --json (and --markdown for benchmarks/RESUL
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,32 +34,42 @@ from replication.grid.bench.timing import MODES, Runner, block_steps, build, pro
 from replication.training.monitor import check_finite
 
 
-def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, args,
-            setup: dict) -> dict:
-    """Build every mode, warm it up, then time alternating blocks; medians per mode."""
+@dataclass(frozen=True)
+class Blocks:
+    """How the modes are timed (`replication bench` --warmup, --blocks, ...)."""
+    warmup: int = 3  # untimed steps per mode after the first
+    blocks: int = 5  # timed blocks per mode, alternating between modes
+    block_seconds: float = 1.0  # about how long one timed block runs
+    gen: bool = True  # also time generation
+    gen_batch: int = 1  # generation batch size (the paper tests at 1)
+
+
+def measure(cfg: ExperimentConfig, modes: list[str], device: torch.device, timed: Blocks,
+            record=lambda row: None) -> dict:
+    """Build every mode, warm it up, then time alternating blocks; medians per mode;
+    `record(row)` is called with each block's timing as soon as it is measured."""
     runners = {}
     for mode in modes:
         progress(f"building and warming up {mode}")
         runner = runners[mode] = Runner(cfg, mode, device)
-        for _ in range(args.warmup):
+        for _ in range(timed.warmup):
             runner.step_seconds = runner.train_block(1)[0]
-        runner.generate_block(args.gen_batch, args.gen_batch)
-    steps = {m: block_steps(r.step_seconds, args.block_seconds) for m, r in runners.items()}
-    images = {m: max(args.gen_batch, block_steps(r.step_seconds / 3, args.block_seconds))
+        runner.generate_block(timed.gen_batch, timed.gen_batch)
+    steps = {m: block_steps(r.step_seconds, timed.block_seconds) for m, r in runners.items()}
+    images = {m: max(timed.gen_batch, block_steps(r.step_seconds / 3, timed.block_seconds))
               for m, r in runners.items()}  # a forward is about a third of a step
     timings = {m: {"train": [], "data": [], "gen": []} for m in modes}
-    record = functools.partial(append_line, args.jsonl, setup)
-    for block in range(args.blocks):
-        progress(f"timed block {block + 1}/{args.blocks}")
+    for block in range(timed.blocks):
+        progress(f"timed block {block + 1}/{timed.blocks}")
         for mode, runner in runners.items():
             per_step, data_share = runner.train_block(steps[mode])
             timings[mode]["train"].append(per_step)
             timings[mode]["data"].append(data_share)
             record({"mode": mode, "block": block, "seconds_per_step": per_step,
                     "steps_per_second": 1 / per_step})
-        if args.gen:
+        if timed.gen:
             for mode, runner in runners.items():
-                timings[mode]["gen"].append(runner.generate_block(images[mode], args.gen_batch))
+                timings[mode]["gen"].append(runner.generate_block(images[mode], timed.gen_batch))
     return {mode: summarise(timings[mode], runners[mode], steps[mode]) for mode in modes}
 
 

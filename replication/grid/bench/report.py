@@ -89,13 +89,13 @@ def markdown(report: dict) -> str:
     return head + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
 
 
-def setup_record(cfg: ExperimentConfig, device: torch.device, args, scale: str) -> dict:
+def setup_record(cfg: ExperimentConfig, device: torch.device, experiment: str,
+                 scale: str) -> dict:
     g, d, loss = cfg.generator, cfg.discriminator, cfg.loss
     return {"device": str(device), "device_name": device_name(device),
             "scale": scale,
             "torch": torch.__version__, "image_size": cfg.data.image_size,
-            "batch_size": cfg.train.batch_size, "experiment": args.experiment or args.data
-            or "default", "model": f"{g.arch} ngf {g.ngf}, D {d.receptive_field}x"
+            "batch_size": cfg.train.batch_size, "experiment": experiment, "model": f"{g.arch} ngf {g.ngf}, D {d.receptive_field}x"
             f"{d.receptive_field} ndf {d.ndf}, gan {loss.gan}, L1 weight {loss.l1_weight}",
             "fast_precision": cfg.train.fast_precision, "date": datetime.date.today().isoformat(),
             "commit": commit(), "command": "replication bench " + " ".join(sys.argv[2:])}

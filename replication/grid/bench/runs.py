@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from replication.core.devices import resolve_device
 from replication.data.paired import TrainingPairs
 from replication.grid.bench.timing import (
     MODES,
@@ -31,12 +30,15 @@ from replication.grid.bench.timing import (
 from replication.training import concurrent
 
 
-def concurrency(args, counts: list[int], mode: str) -> list[dict]:
+def concurrency(worker_command: list[str], counts: list[int], mode: str,
+                seconds: float) -> list[dict]:
+    """Aggregate steps/s of n workers (`worker_command` plus the mode starts one; each
+    times itself for `seconds`), for each n in `counts`."""
     rows = []
     for n in counts:
-        progress(f"{n} concurrent {mode} run(s), {args.concurrent_seconds:g} s")
+        progress(f"{n} concurrent {mode} run(s), {seconds:g} s")
         try:
-            rates = run_workers(args, n, mode)
+            rates = run_workers(worker_command, n, mode)
             rows.append({"runs": n, "mode": mode, "per_run_steps_per_second": rates,
                          "aggregate_steps_per_second": sum(rates)})
         except RuntimeError as err:  # report and go on with the other counts
@@ -44,9 +46,9 @@ def concurrency(args, counts: list[int], mode: str) -> list[dict]:
     return rows
 
 
-def run_workers(args, n: int, mode: str) -> list[float]:
+def run_workers(worker_command: list[str], n: int, mode: str) -> list[float]:
     """Start n workers; each warms up and says "ready"; then all get "go" at once."""
-    command = [sys.executable, "-m", "replication.stages.bench", *config_argv(args), "--worker", mode]
+    command = [*worker_command, mode]
     package_root = str(Path(__file__).resolve().parents[3])  # importable from any folder
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
@@ -74,30 +76,17 @@ def expect(worker: subprocess.Popen, start: str) -> str:
     return line
 
 
-def config_argv(args) -> list[str]:
-    """The options that decide what a worker measures, as command-line arguments."""
-    argv = ["--params", args.params, "--device", args.device,
-            "--concurrent-seconds", str(args.concurrent_seconds), "--warmup", str(args.warmup)]
-    for flag, value in (("--experiment", args.experiment), ("--data", args.data),
-                        ("--image-size", args.image_size), ("--batch-size", args.batch_size)):
-        if value:
-            argv += [flag, str(value)]
-    for override in args.overrides:
-        argv += ["--set", override]
-    return argv
-
-
-def worker(args, cfg) -> int:
-    """One of run_workers' processes: `cfg` (stages/bench.py bench_config) on toy pairs."""
-    device = resolve_device(args.device)
+def worker(cfg, mode: str, device: torch.device, warmup: int, seconds: float) -> int:
+    """One of run_workers' processes: `cfg` (stages/bench.py bench_config) on toy pairs,
+    timed for `seconds` after "go" on stdin; prints its rate as a JSON line."""
     with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(with_synthetic_data(cfg, Path(tmp)), args.worker, device)
-        for _ in range(args.warmup):
+        runner = Runner(with_synthetic_data(cfg, Path(tmp)), mode, device)
+        for _ in range(warmup):
             runner.train_block(1)
         print("ready", flush=True)
         sys.stdin.readline()
         steps, began = 0, time.perf_counter()
-        while time.perf_counter() - began < args.concurrent_seconds:
+        while time.perf_counter() - began < seconds:
             chunk = block_steps(runner.step_seconds, 0.25)
             runner.train_block(chunk)
             steps += chunk
