@@ -313,8 +313,8 @@ def save_converted(model: FCN8s, path: str | Path) -> None:
         "num_outputs": model.num_outputs,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        torch.save(record, out)  # a file object: reproducible bytes (checkpoints.save)
 
 
 def load_converted(path: str | Path) -> FCN8s:

@@ -24,9 +24,12 @@ STATE_FORMAT = "pix2pix-replication/train-state/v1"
 
 
 def save(obj: dict[str, Any], path: str | Path) -> None:
-    with atomic_path(path) as tmp:
+    # through a file object: given a path, torch.save names the zip's root folder after
+    # the (random, temporary) file name, so equal tensors would give other bytes and DVC
+    # would see a changed output after every rerun
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
         try:
-            torch.save(obj, tmp)
+            torch.save(obj, out)
         except RuntimeError as err:
             if not any(sign in str(err) for sign in ZIP_WRITE_REFUSED):
                 raise  # any other RuntimeError is a bug and keeps its traceback

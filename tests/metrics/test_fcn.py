@@ -276,3 +276,5 @@ def test_converted_round_trip_and_load_by_extension(tmp_path):
         load_converted(tmp_path / "other.pth")
     with pytest.raises(CaffeModelError, match=r"\.caffemodel, \.pt or \.pth"):
         load_segmenter(tmp_path / "fcn.onnx")
+    save_converted(model, tmp_path / "again" / "fcn.pt")  # same tensors: same bytes (DVC md5)
+    assert (tmp_path / "again" / "fcn.pt").read_bytes() == (tmp_path / "fcn.pt").read_bytes()
