@@ -191,6 +191,9 @@ def run_stage(cfg: ExperimentConfig, scoring: ScoringConfig, scale: str) -> dict
         model, record = train_fallback(*training_set(cfg, scoring), scoring.segmenter, device,
                                        evaluate)
     fcn.save_converted(model, layout.FALLBACK_SEGMENTER)
+    # the time is printed, not kept: runs/segmenter is a DVC output every score stage
+    # depends on, so a retrain that reproduces the segmenter must leave its bytes as they were
+    print(f"segmenter trained in {record.pop('seconds'):.0f} s", flush=True)
     scores = score_real_photos(cfg, scoring, scale, model)
     fallback = next(iter(scores["seeds"].values()))["fcn_score_fallback"]
     write_json(layout.FALLBACK_REPORT, {

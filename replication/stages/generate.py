@@ -64,6 +64,13 @@ def add_arguments(parser) -> None:
     add_test_time_arguments(parser)
 
 
+def manifest(summary: dict) -> dict:
+    """What a generated folder holds, without how long it took: the folder is a DVC
+    output that the score stage depends on, and a rerun that writes the same images
+    must leave it unchanged (the rate is printed instead)."""
+    return {k: v for k, v in summary.items() if k not in ("seconds", "images_per_second")}
+
+
 def run(args) -> int:
     if args.checkpoint:
         if not args.out:
@@ -90,7 +97,7 @@ def run(args) -> int:
         summary = generate(checkpoint, out, data=cfg.data, split=args.split, mode=args.mode,
                            batch_size=args.batch_size, device=args.device, seed=args.sample_seed,
                            max_images=cfg.generate.max_images, name=f"{cfg.name} seed {seed}")
-        write_json(out.with_suffix(".json"), summary)  # generated/<experiment>/seed-<k>.json
+        write_json(out.with_suffix(".json"), manifest(summary))  # generated/<exp>/seed-<k>.json
         print(f"{cfg.name} seed {seed}: {summary['images']} images "
               f"({summary['images_per_second']}/s) -> {out}")
         if seed == seeds[0] and study:
@@ -103,6 +110,6 @@ def run(args) -> int:
                                batch_size=variant.batch_size, device=args.device,
                                seed=variant.sample_seed, max_images=cfg.generate.max_images,
                                name=f"{cfg.name} seed {seed} {variant.name}")
-            write_json(folder.with_suffix(".json"), {**summary, "variant": variant.name})
+            write_json(folder.with_suffix(".json"), {**manifest(summary), "variant": variant.name})
             print(f"{cfg.name} seed {seed} {variant.name} ({variant.describe()}) -> {folder}")
     return 0

@@ -98,6 +98,11 @@ def test_stage_learns_and_writes_its_files(tmp_path, monkeypatch):
     for key in ("per_pixel_acc", "per_class_acc", "class_iou"):
         assert curve[-1][key] == pytest.approx(row["fcn_score_fallback"][key], abs=5e-5)
     assert not list(tmp_path.glob("runs/segmenter/.*"))  # no temporary files left
+    # trained again, the same segmenter in the same bytes: runs/segmenter is the DVC output
+    # every score stage depends on, and a retrain that reproduces it must not rerun them
+    first = {p.name: p.read_bytes() for p in (tmp_path / "runs/segmenter").iterdir()}
+    run_stage(params)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "runs/segmenter").iterdir()} == first
 
 
 def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -108,9 +113,8 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
     weights.parent.mkdir(parents=True)
     weights.write_bytes(b"previous run")
 
-    def torn_save(obj, path):
-        with open(path, "wb") as f:
-            f.write(b"half a file")
+    def torn_save(obj, out):  # out: the open temporary file
+        out.write(b"half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", torn_save)
